@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up a virtual environment (CPU torch) and run the test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade "pip<25"
+.venv/bin/pip install -q "torch==2.13.0" -e ".[dev]"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
