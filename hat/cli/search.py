@@ -1,0 +1,77 @@
+"""`hat search`: evolutionary search under a predicted-latency budget (spec §5, docs/search.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# HAT's split of a population of 125: 25 parents, 50 mutations, 50 crossovers (1 : 2 : 2).
+PARENT_SHARE = 0.2
+
+
+def register(subparsers) -> None:
+    search = subparsers.add_parser(
+        "search",
+        help="find the lowest-loss SubTransformer within a latency budget",
+        description="HAT's evolutionary search; writes SUB.yml, SUB.json, search_log.csv and search.png. "
+        "--population alone keeps HAT's 1:2:2 split of parents, mutations and crossovers.",
+    )
+    search.add_argument("--task", required=True, help="task name or task.yml")
+    search.add_argument("--supernet", required=True, type=Path, help="SuperTransformer checkpoint")
+    search.add_argument("--data", required=True, type=Path, help="binarized data dir (the valid split is used)")
+    search.add_argument("--predictor", required=True, type=Path, help="latency predictor file (hat predictor train)")
+    search.add_argument("--latency-budget", required=True, type=float, metavar="MS")
+    search.add_argument("--out", required=True, type=Path, help="SubTransformer YAML to write")
+    search.add_argument("--hardware", help="target hardware; must match the predictor's (default: the predictor's)")
+    search.add_argument("--seed", type=int, default=1)
+    search.add_argument("--population", type=int, default=125)
+    search.add_argument("--parents", type=int, help="default: population / 5")
+    search.add_argument("--mutations", type=int, help="default: half of population - parents")
+    search.add_argument("--crossovers", type=int, help="default: the rest of the population")
+    search.add_argument("--mutation-prob", type=float, default=0.3)
+    search.add_argument("--iterations", type=int, default=30)
+    search.add_argument("--valid-max-batches", type=int, help="score on the first N valid batches (default: all)")
+    search.add_argument(
+        "--measure", choices=("cpu", "cuda", "none"), default="none", help="time the result here (closed loop)"
+    )
+    search.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where candidates are scored")
+    search.add_argument("--no-progress", action="store_true", help="no progress bar")
+    search.set_defaults(func=_search)
+
+
+def settings_from_args(args):
+    """SearchSettings from the flags; parents/mutations/crossovers follow HAT's 1:2:2 unless given."""
+    from hat.search import SearchSettings
+
+    parents = args.parents if args.parents is not None else max(2, round(args.population * PARENT_SHARE))
+    mutations = args.mutations if args.mutations is not None else (args.population - parents) // 2
+    crossovers = args.crossovers if args.crossovers is not None else args.population - parents - mutations
+    return SearchSettings(
+        population=args.population,
+        parents=parents,
+        mutations=mutations,
+        crossovers=crossovers,
+        mutation_prob=args.mutation_prob,
+        iterations=args.iterations,
+        seed=args.seed,
+    )
+
+
+def _search(args) -> int:
+    from hat.search.run import SearchRequest, run_search
+    from hat.tasks import load_task
+
+    request = SearchRequest(
+        task=load_task(args.task),
+        supernet=args.supernet,
+        data=args.data,
+        predictor=args.predictor,
+        budget_ms=args.latency_budget,
+        out=args.out,
+        settings=settings_from_args(args),
+        hardware=args.hardware,
+        valid_max_batches=args.valid_max_batches,
+        measure=args.measure,
+        device=args.device,
+    )
+    run_search(request, progress=not args.no_progress)
+    return 0

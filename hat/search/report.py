@@ -1,0 +1,89 @@
+"""The files `hat search --out DIR/subtransformer.yml` leaves in DIR (issue #6 req. 5).
+
+* `subtransformer.yml`: HAT's ten keys (hat.space.write_subconfig), written last;
+* `subtransformer.json`: the sidecar (predicted/measured latency, fitness, #params, FLOPs,
+  settings, seed, predictor and supernet identity);
+* `search_log.csv`: one row per generation (`LOG_COLUMNS`);
+* `search.png`: fitness over generations, and the final population's loss vs predicted latency.
+
+Every file is written atomically; the resume state (`state_path`) is removed once all exist.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hat.io import atomic_path, write_text_atomic
+from hat.search.evolution import LOG_COLUMNS, GenerationLog, SearchResult
+from hat.space import write_subconfig
+
+
+@dataclass(frozen=True)
+class SearchOutputs:
+    """Where one search's files go, all derived from the YAML path."""
+
+    yaml: Path
+
+    @property
+    def sidecar(self) -> Path:
+        return self.yaml.with_suffix(".json")
+
+    @property
+    def log_csv(self) -> Path:
+        return self.yaml.parent / "search_log.csv"
+
+    @property
+    def plot(self) -> Path:
+        return self.yaml.parent / "search.png"
+
+    @property
+    def state(self) -> Path:
+        return self.yaml.with_suffix(".state.json")
+
+
+def format_log_csv(log: list[GenerationLog]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(LOG_COLUMNS)
+    for row in log:
+        writer.writerow(dataclasses.astuple(row))
+    return buffer.getvalue()
+
+
+def plot_search(result: SearchResult, budget_ms: float, path: Path) -> None:
+    """Left: best/mean fitness per generation. Right: the last population, loss vs predicted ms."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (history, population) = plt.subplots(1, 2, figsize=(10, 4))
+    generations = [row.generation for row in result.log]
+    history.plot(generations, [row.best_fitness for row in result.log], marker="o", label="best")
+    history.plot(generations, [row.mean_fitness for row in result.log], marker=".", label="population mean")
+    history.set(xlabel="generation", ylabel="validation loss (inherited weights)", title="fitness")
+    history.legend()
+    population.scatter(result.population_predicted_ms, result.population_fitness, s=12, label="last population")
+    population.scatter([result.best_predicted_ms], [result.best_fitness], color="red", marker="*", s=120, label="best")
+    population.axvline(budget_ms, color="gray", linestyle="--", label=f"budget {budget_ms:g} ms")
+    population.set(xlabel="predicted latency (ms)", ylabel="validation loss", title="last population")
+    population.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(outputs: SearchOutputs, result: SearchResult, budget_ms: float, sidecar: dict[str, Any]) -> None:
+    """All result files, the YAML last (its existence means the search finished), then drop the state."""
+    write_text_atomic(outputs.log_csv, format_log_csv(result.log))
+    plot_search(result, budget_ms, outputs.plot)
+    write_text_atomic(outputs.sidecar, json.dumps(sidecar, indent=1) + "\n")
+    write_subconfig(result.best, outputs.yaml)
+    outputs.state.unlink(missing_ok=True)

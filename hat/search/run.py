@@ -1,0 +1,218 @@
+"""`hat search`: the evolutionary core wired to a supernet, a predictor file and a real measurement.
+
+Order of work, so that a bad request fails in seconds and writes nothing:
+
+1. settings checked, predictor loaded and matched against task/space/hardware (spec §4: HAT
+   relied on users copying feature-norm/lat-norm by hand; a predictor file here describes itself);
+2. budget checked against the predicted range (`hat.search.evolution.check_budget`);
+3. only then the supernet and the validation data are loaded (once) and the search runs, saving
+   its state after every generation next to the output (`SearchOutputs.state`);
+4. closed loop (issue #6 req. 6): with `measure` = cpu/cuda the found SubTransformer is timed
+   here with HAT's protocol (spec §3), and a measurement more than 10 % over budget is a warning;
+5. the outputs (`hat.search.report`) are written at the very end.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hat.errors import HatError
+from hat.io import sha256_file
+from hat.search.evolution import LatencyRange, SearchResult, SearchSettings, check_budget, evolve
+from hat.search.report import SearchOutputs, write_outputs
+from hat.space import SubConfig
+from hat.tasks import Task
+
+OVER_BUDGET_WARNING = 0.10  # measured latency this far over budget is flagged (issue #6 req. 6)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    task: Task
+    supernet: Path
+    data: Path
+    predictor: Path
+    budget_ms: float
+    out: Path
+    settings: SearchSettings
+    hardware: str | None = None  # default: the predictor's hardware
+    valid_max_batches: int | None = None  # None: HAT's full valid split
+    measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
+    device: str = "cpu"  # where the supernet scores candidates
+
+
+def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
+    """The predictor file must be for this task, space and hardware; returns the hardware name."""
+    expected = {
+        "task": request.task.name,
+        "space": request.task.space.name,
+        "hardware": request.hardware or predictor.hardware,
+    }
+    found = {"task": predictor.task, "space": predictor.space_name, "hardware": predictor.hardware}
+    for key, value in expected.items():
+        if found[key] != value:
+            raise HatError(f"{request.predictor}: predictor is for {key} '{found[key]}', the search is for '{value}'")
+    return found["hardware"]
+
+
+def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
+    """Run one search end to end; returns the sidecar dict that was written."""
+    from hat.predictor import load_predictor
+
+    request.settings.check()
+    if request.budget_ms <= 0:
+        raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
+    predictor = load_predictor(request.predictor)
+    hardware = check_predictor_matches(predictor, request)
+    space = request.task.space
+    achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
+
+    fitness = _inherited_loss(request)
+    identity = {
+        "supernet_sha256": sha256_file(request.supernet),
+        "predictor_sha256": sha256_file(request.predictor),
+        "data": str(request.data.resolve()),
+        "valid_max_batches": request.valid_max_batches,
+    }
+    outputs = SearchOutputs(request.out)
+    started = time.perf_counter()
+    with _ProgressBar(request.settings.iterations, enabled=progress) as bar:
+        result = evolve(
+            space,
+            fitness,
+            predictor.predict_ms,
+            request.budget_ms,
+            request.settings,
+            state_path=outputs.state,
+            inputs=identity,
+            on_generation=bar.update,
+        )
+    measured = _measure(result.best, request) if request.measure != "none" else None
+    sidecar = build_sidecar(request, result, predictor, hardware, achievable, identity, measured)
+    sidecar["seconds"] = time.perf_counter() - started
+    write_outputs(outputs, result, request.budget_ms, sidecar)
+    print(summary(sidecar, outputs), file=sys.stderr)
+    return sidecar
+
+
+def _inherited_loss(request: SearchRequest):
+    """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5)."""
+    from hat.validate import InheritedValidator
+
+    validator = InheritedValidator(
+        request.task, request.supernet, request.data, device=request.device, max_batches=request.valid_max_batches
+    )
+    return validator.losses
+
+
+def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
+    """Time `config` here with HAT's protocol; the result records how far to trust the predictor."""
+    from hat.latency.measure import measure_config
+
+    measured = measure_config(config, request.task, device=request.measure)
+    return {"device": request.measure, **measured}
+
+
+def build_sidecar(
+    request: SearchRequest,
+    result: SearchResult,
+    predictor: Any,
+    hardware: str,
+    achievable: LatencyRange,
+    identity: dict[str, Any],
+    measured: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The JSON next to the YAML: what was found, how, and how far to trust its latency."""
+    from hat.profile import count_flops, count_params
+
+    task, best = request.task, result.best
+    sidecar: dict[str, Any] = {
+        "task": task.name,
+        "space": task.space.name,
+        "hardware": hardware,
+        "latency_budget_ms": request.budget_ms,
+        "predicted_latency_ms": result.best_predicted_ms,
+        "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
+        "fitness": result.best_fitness,
+        "fitness_definition": "inherited-weight validation loss (label-smoothed CE, base 2, per target token)",
+        "params": count_params(best, task.space.qkv_dim),
+        "flops": count_flops(best, task.space.qkv_dim, task.sentence_length),
+        "settings": request.settings.to_dict(),
+        "seed": request.settings.seed,
+        "evaluations": result.evaluations,
+        "generations": len(result.log),
+        "resumed_generations": result.resumed_generations,
+        "predictor": {
+            "path": str(request.predictor),
+            "sha256": identity["predictor_sha256"],
+            "kind": predictor.kind,
+            "task": predictor.task,
+            "space": predictor.space_name,
+            "hardware": predictor.hardware,
+            "metrics": predictor.metrics,
+        },
+        "supernet": {"path": str(request.supernet), "sha256": identity["supernet_sha256"]},
+        "data": str(request.data),
+        "valid_max_batches": request.valid_max_batches,
+        "measured": None,
+        "warning": None,
+    }
+    if measured is not None:
+        measured_ms = measured["latency_ms"]
+        sidecar["measured"] = {
+            **measured,
+            "predicted_ms": result.best_predicted_ms,
+            "error_pct": 100 * (result.best_predicted_ms - measured_ms) / measured_ms,
+            "over_budget_pct": 100 * (measured_ms - request.budget_ms) / request.budget_ms,
+        }
+        if measured_ms > (1 + OVER_BUDGET_WARNING) * request.budget_ms:
+            sidecar["warning"] = (
+                f"measured {measured_ms:.4g} ms on {measured['device']} is "
+                f"{sidecar['measured']['over_budget_pct']:.0f} % over the {request.budget_ms:g} ms budget "
+                f"(predicted {result.best_predicted_ms:.4g} ms)"
+            )
+    return sidecar
+
+
+def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
+    """The few lines printed at the end of `hat search`."""
+    lines = [
+        f"best: validation loss {sidecar['fitness']:.4f}, predicted {sidecar['predicted_latency_ms']:.4g} ms "
+        f"on {sidecar['hardware']} (budget {sidecar['latency_budget_ms']:g} ms), "
+        f"{sidecar['params'] / 1e6:.2f} M params, {sidecar['flops'] / 1e9:.3f} GFLOPs",
+        f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "
+        f"in {sidecar['seconds']:.1f} s (resumed after {sidecar['resumed_generations']})",
+    ]
+    if sidecar["measured"] is not None:
+        measured = sidecar["measured"]
+        lines.append(
+            f"measured on {measured['device']}: {measured['latency_ms']:.4g} ms "
+            f"(predictor off by {measured['error_pct']:+.1f} %)"
+        )
+    if sidecar["warning"]:
+        lines.append(f"hat: warning: {sidecar['warning']}")
+    lines.append(f"wrote {outputs.yaml} (+ {outputs.sidecar.name}, {outputs.log_csv.name}, {outputs.plot.name})")
+    return "\n".join(lines)
+
+
+class _ProgressBar:
+    """tqdm over generations, showing the current best loss and its predicted latency."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="gen", desc="search", disable=not enabled, file=sys.stderr)
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.bar.close()
+
+    def update(self, row) -> None:
+        self.bar.n = row.generation
+        self.bar.set_postfix(best=f"{row.best_fitness:.4f}", ms=f"{row.best_predicted_ms:.4g}", evals=row.evaluations)

@@ -1,0 +1,167 @@
+"""`hat search` end to end on the demo task, with a real predictor file and a synthetic fitness.
+
+The fitness is swapped for an analytic landscape (tests/test_search.py) so these tests check the
+command's contract — checks before the search, outputs, closed-loop warning — in seconds;
+tests/test_search_demo.py runs the real inherited-weight validation loss.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import numpy as np
+import pytest
+from test_search import synthetic_latency, synthetic_loss
+
+from hat.cli import main
+from hat.predictor import build_predictor, save_predictor
+from hat.search import predicted_range
+from hat.space import hat_features, read_subconfig
+from hat.tasks import load_task
+
+SMALL_FLAGS = ["--population", "10", "--iterations", "3", "--seed", "7", "--no-progress"]
+
+
+def make_predictor(path, task_name: str, hardware: str = "cpu"):
+    """A cost-term predictor fitted to the synthetic latency of 200 random demo SubTransformers."""
+    task = load_task(task_name)
+    rng = random.Random(0)
+    configs = [task.latency_space.sample(rng) for _ in range(200)]
+    features = np.array([hat_features(c) for c in configs])
+    predictor, _ = build_predictor(
+        features,
+        np.array(synthetic_latency(configs)),
+        method="cost",
+        seed=0,
+        task=task,
+        hardware=hardware,
+        data_info={"file": "synthetic", "sha256": "0"},
+    )
+    save_predictor(predictor, path)
+    return predictor
+
+
+@pytest.fixture(scope="module")
+def demo_predictor(tmp_path_factory):
+    path = tmp_path_factory.mktemp("predictor") / "cpu.pt"
+    return path, make_predictor(path, "demo")
+
+
+@pytest.fixture
+def synthetic_fitness(monkeypatch):
+    monkeypatch.setattr("hat.search.run._inherited_loss", lambda request: synthetic_loss)
+
+
+@pytest.fixture
+def inputs(tmp_path, demo_predictor):
+    supernet = tmp_path / "supernet.pt"
+    supernet.write_bytes(b"weights")
+    path, predictor = demo_predictor
+    achievable = predicted_range(load_task("demo").space, predictor.predict_ms)
+    return {
+        "predictor": path,
+        "supernet": supernet,
+        "budget": (achievable.fastest_ms + achievable.slowest_ms) / 2,
+        "achievable": achievable,
+        "out": tmp_path / "run" / "subtransformer.yml",
+    }
+
+
+def search_args(inputs, *extra, budget=None):
+    return [
+        "search",
+        "--task",
+        "demo",
+        "--supernet",
+        str(inputs["supernet"]),
+        "--data",
+        "unused",
+        "--predictor",
+        str(inputs["predictor"]),
+        "--latency-budget",
+        str(budget if budget is not None else inputs["budget"]),
+        "--out",
+        str(inputs["out"]),
+        *SMALL_FLAGS,
+        *extra,
+    ]
+
+
+def test_search_writes_yaml_sidecar_log_and_plot(inputs, synthetic_fitness, capsys):
+    assert main(search_args(inputs)) == 0
+    out = inputs["out"]
+    task = load_task("demo")
+    found = read_subconfig(out)
+    task.space.validate(found)
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sidecar["predicted_latency_ms"] <= inputs["budget"] == sidecar["latency_budget_ms"]
+    assert sidecar["fitness"] == synthetic_loss([found])[0]
+    settings = sidecar["settings"]
+    assert (settings["seed"], settings["parents"], settings["mutations"], settings["crossovers"]) == (7, 2, 4, 4)
+    assert sidecar["predictor"]["hardware"] == "cpu" and len(sidecar["predictor"]["sha256"]) == 64
+    assert sidecar["params"] > 0 and sidecar["flops"] > 0 and sidecar["measured"] is None
+    with open(out.parent / "search_log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["generation"]) for r in rows] == [1, 2, 3]
+    assert float(rows[-1]["best_fitness"]) == sidecar["fitness"]
+    assert (out.parent / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "search.png",
+        "search_log.csv",
+        "subtransformer.json",
+        "subtransformer.yml",
+    ]  # no state file or temporary left behind
+    assert "best: validation loss" in capsys.readouterr().err
+
+
+def test_same_seed_same_yaml(inputs, synthetic_fitness, tmp_path):
+    assert main(search_args(inputs)) == 0
+    first = inputs["out"].read_text()
+    inputs["out"] = tmp_path / "again" / "subtransformer.yml"
+    assert main(search_args(inputs)) == 0
+    assert inputs["out"].read_text() == first
+
+
+@pytest.mark.parametrize("where", ["below", "above"])
+def test_infeasible_budget_fails_in_one_line_and_writes_nothing(inputs, where, capsys):
+    achievable = inputs["achievable"]
+    budget = achievable.fastest_ms / 2 if where == "below" else achievable.slowest_ms * 2
+    assert main(search_args(inputs, budget=budget)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hat: error: latency budget") and "\n" not in err
+    assert f"achievable: {achievable}" in err
+    assert not inputs["out"].parent.exists()
+
+
+def test_predictor_of_another_task_is_refused(inputs, tmp_path, capsys):
+    make_predictor(tmp_path / "wmt.pt", "wmt14ende")
+    inputs["predictor"] = tmp_path / "wmt.pt"
+    assert main(search_args(inputs)) == 2
+    assert "predictor is for task 'wmt14ende', the search is for 'demo'" in capsys.readouterr().err
+    assert not inputs["out"].parent.exists()
+
+
+def test_predictor_of_other_hardware_is_refused(inputs, capsys):
+    assert main(search_args(inputs, "--hardware", "xeon")) == 2
+    assert "predictor is for hardware 'cpu', the search is for 'xeon'" in capsys.readouterr().err
+    assert not inputs["out"].parent.exists()
+
+
+def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fitness, monkeypatch, capsys):
+    over = inputs["budget"] * 1.2
+    monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": over})
+    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
+    assert sidecar["measured"]["latency_ms"] == over
+    assert sidecar["measured"]["over_budget_pct"] == pytest.approx(20.0)
+    assert "20 % over the" in sidecar["warning"]
+    assert "hat: warning: measured" in capsys.readouterr().err
+
+
+def test_measured_latency_within_ten_percent_is_not_a_warning(inputs, synthetic_fitness, monkeypatch):
+    within = inputs["budget"] * 1.09
+    monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": within})
+    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    assert json.loads(inputs["out"].with_suffix(".json").read_text())["warning"] is None
