@@ -114,6 +114,9 @@ def test_search_writes_yaml_sidecar_log_and_plot(inputs, synthetic_fitness, caps
         "subtransformer.yml",
     ]  # no state file or temporary left behind
     assert "best: validation loss" in capsys.readouterr().err
+    assert main(["profile", str(out), "--task", "demo"]) == 0
+    profile = json.loads(capsys.readouterr().out)
+    assert (profile["params"], profile["flops"]) == (sidecar["params"], sidecar["flops"])
 
 
 def test_same_seed_same_yaml(inputs, synthetic_fitness, tmp_path):
