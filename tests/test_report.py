@@ -1,0 +1,143 @@
+"""hat.report and `hat report`: profile.json merging, bleu.txt parsing, summary.csv and plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from hat.cli import main
+from hat.errors import HatError
+from hat.report import RunSummary, merge_profile, pareto_front, parse_run_name, read_bleu, summarize_run
+
+PROFILE = {"config": "sub.yml", "task": "demo", "params": 1234, "flops": 56789, "sentence_length": 30}
+SEARCH = {
+    "hardware": "cpu",
+    "latency_budget_ms": 12.0,
+    "predicted_latency_ms": 10.5,
+    "fitness": 5.25,
+    "measured": {"device": "cpu", "latency_ms": 11.0},
+}
+
+
+def make_run(root: Path, name: str, bleu_text: str, predicted: float, measured: float | None) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "bleu.txt").write_text(bleu_text)
+    search = {
+        **SEARCH,
+        "predicted_latency_ms": predicted,
+        "measured": measured and {"device": "cpu", "latency_ms": measured},
+    }
+    (run / "profile.json").write_text(json.dumps(merge_profile(PROFILE, search)))
+    return run
+
+
+def row(hardware: str, latency: float, bleu: float) -> RunSummary:
+    return RunSummary(hardware, latency, bleu, None, latency, None, None, None, f"{hardware}@{latency:g}ms")
+
+
+def test_merge_profile_takes_latencies_from_the_search_sidecar():
+    merged = merge_profile(PROFILE, SEARCH)
+    assert merged["params"] == 1234 and merged["flops"] == 56789
+    assert merged["predicted_latency_ms"] == 10.5
+    assert merged["measured_latency_ms"] == 11.0 and merged["measured_device"] == "cpu"
+    assert merged["latency_budget_ms"] == 12.0 and merged["hardware"] == "cpu"
+
+
+def test_merge_profile_without_measurement_leaves_measured_empty():
+    merged = merge_profile(PROFILE, {**SEARCH, "measured": None})
+    assert merged["measured_latency_ms"] is None and merged["measured_device"] is None
+
+
+def test_latency_measured_by_hat_profile_wins_over_the_search_measurement():
+    merged = merge_profile({**PROFILE, "latency_ms": 9.0, "latency_device": "cuda"}, SEARCH)
+    assert merged["measured_latency_ms"] == 9.0 and merged["measured_device"] == "cuda"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("27.31\n", (27.31, None)),
+        ("BLEU4 = 27.31, 58.1/33.0/21.1/14.2 (BP=1.000, ratio=1.01)\n", (27.31, None)),
+        ("BLEU = 26.5 57.9/32.1/20.3/13.5\nSacreBLEU = 25.9\n", (26.5, 25.9)),
+    ],
+)
+def test_read_bleu_formats(tmp_path, text, expected):
+    path = tmp_path / "bleu.txt"
+    path.write_text(text)
+    assert read_bleu(path) == expected
+
+
+@pytest.mark.parametrize("text", ["", "no score here\n"])
+def test_read_bleu_rejects_files_without_a_score(tmp_path, text):
+    path = tmp_path / "bleu.txt"
+    path.write_text(text)
+    with pytest.raises(HatError, match="bleu.txt"):
+        read_bleu(path)
+
+
+def test_parse_run_name():
+    assert parse_run_name("results/demo/cpu@12.5ms") == ("cpu", 12.5)
+    with pytest.raises(HatError, match="not a run directory"):
+        parse_run_name("results/demo/supernet")
+
+
+def test_pareto_front_drops_dominated_runs():
+    runs = [row("cpu", 10, 20.0), row("cpu", 12, 19.0), row("cpu", 15, 24.0), row("cpu", 8, 15.0)]
+    assert [(r.latency_ms, r.bleu) for r in pareto_front(runs)] == [(8, 15.0), (10, 20.0), (15, 24.0)]
+
+
+def test_summarize_run_reads_bleu_and_both_latencies(tmp_path):
+    run = make_run(tmp_path, "cpu@12ms", "BLEU = 3.5\n", predicted=10.5, measured=11.0)
+    summary = summarize_run(run)
+    assert (summary.hardware, summary.latency_budget_ms, summary.bleu) == ("cpu", 12.0, 3.5)
+    assert (summary.predicted_latency_ms, summary.measured_latency_ms, summary.latency_ms) == (10.5, 11.0, 11.0)
+    assert (summary.params, summary.flops) == (1234, 56789)
+
+
+def test_cli_summary_writes_one_row_per_run_and_a_png(tmp_path):
+    runs = [
+        make_run(tmp_path, "cpu@8ms", "BLEU = 2.0\n", predicted=7.5, measured=7.9),
+        make_run(tmp_path, "titanxp@200ms", "BLEU = 4.0\n", predicted=180.0, measured=None),
+    ]
+    out, plot = tmp_path / "summary.csv", tmp_path / "bleu_vs_latency.png"
+    argv = ["report", "summary", "--task", "demo", "--runs", *map(str, runs), "--out", str(out), "--plot", str(plot)]
+    assert main(argv) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["hardware"], r["latency_budget_ms"], r["bleu"], r["measured_latency_ms"]) for r in rows] == [
+        ("cpu", "8.0", "2.0", "7.9"),
+        ("titanxp", "200.0", "4.0", ""),
+    ]
+    assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_cli_summary_names_the_missing_file(tmp_path, capsys):
+    run = tmp_path / "cpu@8ms"
+    run.mkdir()
+    (run / "bleu.txt").write_text("1.0\n")
+    argv = ["report", "summary", "--task", "demo", "--runs", str(run), "--out", str(tmp_path / "s.csv")]
+    assert main([*argv, "--plot", str(tmp_path / "p.png")]) == 2
+    assert f"{run / 'profile.json'}: file not found" in capsys.readouterr().err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_cli_profile_reads_hat_profile_json_from_stdin(tmp_path, monkeypatch):
+    search, out = tmp_path / "subtransformer.json", tmp_path / "profile.json"
+    search.write_text(json.dumps(SEARCH))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(PROFILE)))
+    assert main(["report", "profile", "--search", str(search), "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == merge_profile(PROFILE, SEARCH)
+
+
+def test_cli_profile_rejects_non_json_stdin(tmp_path, monkeypatch, capsys):
+    search, out = tmp_path / "subtransformer.json", tmp_path / "profile.json"
+    search.write_text(json.dumps(SEARCH))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Traceback (most recent call last):"))
+    assert main(["report", "profile", "--search", str(search), "--out", str(out)]) == 2
+    assert "hat: error: stdin: not valid JSON" in capsys.readouterr().err
+    assert not out.exists()
