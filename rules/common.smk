@@ -1,0 +1,105 @@
+# Helpers shared by the rules: settings lookup, argument formatting, run directories.
+# Nothing here runs a job; every rule's work is a `hat` command.
+
+import re
+import shlex
+
+TASKS = list(config["tasks"])
+HARDWARE = config["hardware"]
+
+
+def alternatives(names):
+    """A regex matching exactly one of `names` (wildcard constraint); none of them: matches nothing."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def settings(task):
+    """task_defaults with tasks.<task> laid over it, one level deep (dict sections merge by key)."""
+    merged = {key: dict(value) if isinstance(value, dict) else value for key, value in config["task_defaults"].items()}
+    for key, value in (config["tasks"][task] or {}).items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+    return merged
+
+
+def task_arg(wildcards):
+    """What `hat --task` gets: the built-in task of this name, or the entry's task_file."""
+    return settings(wildcards.task).get("task_file", wildcards.task)
+
+
+def stage(task, name):
+    """One section of a task's settings (supernet, latency, search, subtransformer)."""
+    return settings(task)[name]
+
+
+def override_args(overrides):
+    """`--override KEY=VALUE` for each HAT training key, sorted so the command is stable."""
+    return " ".join(f"--override {shlex.quote(f'{key}={value}')}" for key, value in sorted(overrides.items()))
+
+
+def cpu_flag(wildcards):
+    return "--cpu" if settings(wildcards.task)["device"] == "cpu" else ""
+
+
+def gpus(wildcards):
+    """GPU resource of training, search and BLEU jobs: one GPU unless the task runs on the CPU."""
+    return 1 if settings(wildcards.task)["device"] == "cuda" else 0
+
+
+def hardware_source(hw):
+    """'measure', 'published' or 'csv': how results/{task}/latency/{hw}.csv is obtained."""
+    return next(kind for kind in ("measure", "published", "csv") if kind in HARDWARE[hw])
+
+
+def measured_device(hw):
+    """The device a hardware is measured on where the rule runs, or None for HAT's/user's CSVs."""
+    return HARDWARE[hw]["measure"]["device"] if hardware_source(hw) == "measure" else None
+
+
+def measuring_threads(hw):
+    """Threads the measuring job reserves. Timing must not share the machine with other jobs: run
+    locally, the job reserves every core (Snakemake caps threads at --cores); on a cluster it asks
+    for the hardware's threads, and the hardware's resources place it."""
+    threads = HARDWARE[hw]["measure"].get("threads", 1)
+    return max(threads, workflow.global_resources["_cores"].value or threads) if workflow.local_exec else threads
+
+
+def measure_arg(wildcards):
+    """`hat search --measure`: the device to time the result on where this hardware is measured, else none."""
+    return measured_device(wildcards.hw) or "none"
+
+
+def format_budget(ms):
+    """200 -> '200', 12.5 -> '12.5': the {lat} of results/{task}/{hw}@{lat}ms."""
+    return f"{ms:g}"
+
+
+def run_dirs(task):
+    """results/{task}/{hw}@{lat}ms for every budget listed in the task's budgets_ms."""
+    return [
+        f"results/{task}/{hw}@{format_budget(ms)}ms"
+        for hw, budgets in sorted(settings(task)["budgets_ms"].items())
+        for ms in budgets
+    ]
+
+
+def default_targets():
+    """Per default task: each run's bleu.txt and profile.json, summary.csv and its plot."""
+    targets = []
+    for task in config["default_tasks"]:
+        for run in run_dirs(task):
+            targets += [f"{run}/bleu.txt", f"{run}/profile.json"]
+        targets += [f"results/{task}/summary.csv", f"results/{task}/bleu_vs_latency.png"]
+    return targets
+
+
+def check_config_references():
+    """Names the schema cannot check: default tasks and budget hardware must be defined."""
+    for index, task in enumerate(config["default_tasks"]):
+        if task not in config["tasks"]:
+            raise ValueError(f"config: default_tasks[{index}] '{task}' is not a key of tasks ({', '.join(TASKS)})")
+    for task in TASKS:
+        for hw in settings(task)["budgets_ms"]:
+            if hw not in HARDWARE:
+                raise ValueError(
+                    f"config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
+                )

@@ -1,0 +1,31 @@
+# SubTransformer training (spec §6.1): from scratch as in HAT, or from inherited weights.
+# Resume files stay in train/ (never declared); the final checkpoint is written to --out.
+
+
+rule train_subtransformer:
+    input:
+        config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
+        data="results/{task}/data",
+        supernet="results/{task}/supernet/checkpoint_best.pt",
+    output:
+        "results/{task}/{hw}@{lat}ms/checkpoint.pt",
+    params:
+        task=task_arg,
+        save_dir="results/{task}/{hw}@{lat}ms/train",
+        init=lambda wildcards: stage(wildcards.task, "subtransformer")["init"],
+        cpu=cpu_flag,
+        overrides=lambda wildcards: override_args(stage(wildcards.task, "subtransformer")["overrides"]),
+    threads: lambda wildcards: settings(wildcards.task)["threads"]
+    resources:
+        gpu=gpus,
+        runtime=lambda wildcards: stage(wildcards.task, "subtransformer")["runtime_min"],
+    log:
+        "logs/{task}/{hw}@{lat}ms/train_subtransformer.log",
+    benchmark:
+        "benchmarks/{task}/{hw}@{lat}ms/train_subtransformer.tsv"
+    conda:
+        "../envs/hat.yaml"
+    shell:
+        "hat train subtransformer --task {params.task} --config {input.config} --data {input.data}"
+        " --save-dir {params.save_dir} --out {output} --init {params.init} --supernet {input.supernet}"
+        " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"

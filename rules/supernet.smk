@@ -1,0 +1,27 @@
+# SuperTransformer training (spec §2). Only checkpoint_best.pt is declared: checkpoint_last.pt,
+# from which a rerun after a crash resumes, is never an output, so Snakemake never deletes it.
+
+
+rule train_supernet:
+    input:
+        data="results/{task}/data",
+    output:
+        "results/{task}/supernet/checkpoint_best.pt",
+    params:
+        task=task_arg,
+        save_dir="results/{task}/supernet",
+        cpu=cpu_flag,
+        overrides=lambda wildcards: override_args(stage(wildcards.task, "supernet")["overrides"]),
+    threads: lambda wildcards: settings(wildcards.task)["threads"]
+    resources:
+        gpu=gpus,
+        runtime=lambda wildcards: stage(wildcards.task, "supernet")["runtime_min"],
+    log:
+        "logs/{task}/train_supernet.log",
+    benchmark:
+        "benchmarks/{task}/train_supernet.tsv"
+    conda:
+        "../envs/hat.yaml"
+    shell:
+        "hat train supernet --task {params.task} --data {input.data} --save-dir {params.save_dir}"
+        " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"
