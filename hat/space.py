@@ -13,9 +13,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -52,7 +53,7 @@ class SubConfig:
         return out
 
     @classmethod
-    def from_hat_dict(cls, values: dict[str, Any], source: str = "config") -> "SubConfig":
+    def from_hat_dict(cls, values: dict[str, Any], source: str = "config") -> SubConfig:
         """Parse HAT's ten keys; unknown, missing or mistyped keys are one-line HatErrors."""
         unknown = sorted(set(values) - set(SUBTRANSFORMER_KEYS))
         if unknown:
@@ -84,8 +85,7 @@ class SubConfig:
             if got != expected:
                 side = field.split("_", 1)[0]
                 raise HatError(
-                    f"{source}: {hat_key} has {got} entries, expected {expected} "
-                    f"({side}-layer-num-subtransformer)"
+                    f"{source}: {hat_key} has {got} entries, expected {expected} ({side}-layer-num-subtransformer)"
                 )
 
 
@@ -251,7 +251,7 @@ class DesignSpace:
     # ---- construction -------------------------------------------------------------------
 
     @classmethod
-    def from_hat_dict(cls, values: dict[str, Any], name: str, source: str = "space") -> "DesignSpace":
+    def from_hat_dict(cls, values: dict[str, Any], name: str, source: str = "space") -> DesignSpace:
         """Read the super-shape and choice keys of a HAT SuperTransformer YAML; other keys
         (optimizer, lr, ...) belong to training and are ignored here."""
         fields: dict[str, Any] = {"name": name, "share_all_embeddings": bool(values.get("share-all-embeddings", False))}
@@ -500,4 +500,3 @@ def read_hat_yaml(path: str | os.PathLike) -> dict[str, Any]:
 def load_space(path: str | os.PathLike, name: str | None = None) -> DesignSpace:
     """Load a HAT SuperTransformer (or latency-dataset) YAML as a DesignSpace."""
     return DesignSpace.from_hat_dict(_read_yaml_mapping(path), name=name or Path(path).stem, source=str(path))
-

@@ -1,0 +1,64 @@
+"""#Params and FLOPs: HAT's published figures, and the formulas proven against torchprofile."""
+
+import json
+import random
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from hat.cli import main
+from hat.profile import count_flops, count_macs, count_params
+from hat.space import read_subconfig
+from hat.supernet import SuperTransformer
+from hat.tasks import load_task
+
+FIXTURES = Path(__file__).parent / "fixtures" / "hat_configs"
+RPI_35 = FIXTURES / "HAT_wmt14ende_raspberrypi@3.5s_bleu@25.8.yml"
+
+
+def test_hat_published_example_via_cli(capsys):
+    assert main(["profile", str(RPI_35), "--task", "wmt14ende"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["params"] == 25_217_536  # published 25.22 M
+    assert round(report["flops"] / 1e9, 2) == 1.53  # published 1.53 G
+
+
+def test_whole_space_reference_values():
+    wmt, iwslt = load_task("wmt14ende").space, load_task("iwslt14deen").space
+    assert count_params(wmt.full_config(), 512) == 70_900_992
+    assert count_params(iwslt.full_config(), 512) == 55_160_064
+    assert round(count_flops(wmt.full_config(), 512, 30) / 1e9, 2) == 4.28
+    assert round(count_flops(wmt.largest(arbitrary=2), 512, 30) / 1e9, 2) == 4.78
+    assert round(count_flops(wmt.smallest(arbitrary=-1), 512, 30) / 1e9, 2) == 0.96
+    assert round(count_flops(iwslt.full_config(), 512, 23) / 1e9, 2) == 2.55
+    assert round(count_flops(iwslt.smallest(arbitrary=-1), 512, 23) / 1e9, 2) == 0.56
+
+
+def test_transformer_base_shape():
+    space = load_task("wmt14ende").space
+    base = space.full_config().__class__(
+        512, 512, 6, 6, (2048,) * 6, (8,) * 6, (2048,) * 6, (8,) * 6, (8,) * 6, (-1,) * 6
+    )
+    assert round(count_params(base, 512) / 1e6, 2) == 44.14
+    assert round(count_flops(base, 512, 30) / 1e9, 2) == 2.68
+
+
+@pytest.mark.parametrize("task", ["wmt14ende", "iwslt14deen"])
+def test_formula_equals_torchprofile_trace_of_the_model(task):
+    torchprofile = pytest.importorskip("torchprofile")
+    t = load_task(task)
+    space, L, V = t.space, t.sentence_length, 64
+    model = SuperTransformer(space, V, V if space.share_all_embeddings else V + 1)
+    configs = [read_subconfig(RPI_35)] if task == "wmt14ende" else []
+    configs += [space.largest(2), space.smallest(1), space.sample(random.Random(5))]
+    src = torch.tensor([[2] + [7] * (L - 1)])
+    prev = torch.tensor([[7] * (L - 1) + [2]])
+    for config in configs:
+        model.set_sample_config(config)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchprofile: "No handlers found" for shape ops
+            traced = torchprofile.profile_macs(model, (src, torch.tensor([L]), prev))
+        output_layer = L * config.decoder_embed_dim * model.vocab_sizes[1]
+        assert traced - output_layer == count_macs(config, space.qkv_dim, L)
