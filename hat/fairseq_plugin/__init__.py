@@ -1,0 +1,17 @@
+"""fairseq extension points for HAT (the only place that registers anything with fairseq).
+
+Load it with `--user-dir <this directory>` (hat.train does so); importing the package registers
+
+* the model `hat_transformer` (arch `hat_transformer`): a thin adapter around the plain-PyTorch
+  `hat.supernet.SuperTransformer` (`model.py`);
+* the task `hat_translation`: fairseq's `translation` plus HAT's per-update SubTransformer
+  sampling and two-config validation (`task.py`).
+
+fairseq is used only through these registries; nothing in fairseq is patched.
+"""
+
+from pathlib import Path
+
+from hat.fairseq_plugin import model, task  # noqa: F401  (registration side effects)
+
+USER_DIR = str(Path(__file__).resolve().parent)

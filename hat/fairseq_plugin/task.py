@@ -1,0 +1,118 @@
+"""The fairseq task `hat_translation`: translation with HAT's SubTransformer sampling (spec §2).
+
+* Supernet mode (no `--hat-subtransformer`): before every training step the task selects
+  `space.sample(random.Random(update_num))`. fairseq passes the same `update_num` to every
+  `update-freq` micro-batch and every DDP rank of one optimizer update, and a resumed run
+  restores `num_updates`, so all of them train the same SubTransformer and the sequence is a
+  pure function of the update number.
+* Validation runs the fixed configs `largest` and `smallest` (arbitrary = 1 in every decoder
+  layer, spec §2) and logs `largest_loss` and `smallest_loss`; fairseq's `loss` (best checkpoint,
+  LR scheduler) is the `--hat-best-config` one, HAT's `smallest` by default.
+* SubTransformer mode (`--hat-subtransformer SUB.yml`): training and validation use that one
+  config.
+"""
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Optional
+
+from fairseq.logging import metrics
+from fairseq.tasks import register_task
+from fairseq.tasks.translation import TranslationConfig, TranslationTask
+
+from hat.errors import HatError
+from hat.space import DesignSpace, SubConfig, read_subconfig
+from hat.tasks import load_task
+
+VALIDATION_CONFIGS = ("largest", "smallest")
+
+
+@dataclass
+class HatTranslationConfig(TranslationConfig):
+    hat_task: str = field(default="demo", metadata={"help": "HAT task name or task.yml (its design space)"})
+    hat_subtransformer: Optional[str] = field(
+        default=None, metadata={"help": "train/validate only this SubTransformer YAML (no sampling)"}
+    )
+    hat_best_config: str = field(
+        default="smallest", metadata={"help": "validation config whose loss is fairseq's `loss`: largest|smallest"}
+    )
+    hat_sample_log: Optional[str] = field(
+        default=None, metadata={"help": "append one JSON line {update, config} per trained update (for audits)"}
+    )
+
+
+def config_for_update(space: DesignSpace, update_num: int) -> SubConfig:
+    """The SubTransformer trained at optimizer update `update_num` (0-based), spec §2."""
+    return space.sample(random.Random(update_num))
+
+
+def validation_configs(space: DesignSpace) -> dict[str, SubConfig]:
+    """HAT's `largest_arbitrary1` and `smallest_arbitrary1` (spec §2)."""
+    return {"largest": space.largest(arbitrary=1), "smallest": space.smallest(arbitrary=1)}
+
+
+@register_task("hat_translation", dataclass=HatTranslationConfig)
+class HatTranslationTask(TranslationTask):
+    def __init__(self, cfg: HatTranslationConfig, src_dict, tgt_dict):
+        super().__init__(cfg, src_dict, tgt_dict)
+        self.hat_task = load_task(cfg.hat_task)
+        self.hat_space = self.hat_task.space
+        self.subtransformer = None
+        if cfg.hat_subtransformer:
+            self.subtransformer = read_subconfig(cfg.hat_subtransformer)
+            self.hat_space.validate(self.subtransformer, source=cfg.hat_subtransformer)
+        if cfg.hat_best_config not in VALIDATION_CONFIGS:
+            raise HatError(f"--hat-best-config must be one of {VALIDATION_CONFIGS}, got '{cfg.hat_best_config}'")
+        self._last_logged_update = -1
+
+    # ---- which SubTransformer ----------------------------------------------------------------
+
+    def train_config(self, update_num: int) -> SubConfig:
+        if self.subtransformer is not None:
+            return self.subtransformer
+        return config_for_update(self.hat_space, update_num)
+
+    def valid_configs(self) -> dict[str, SubConfig]:
+        if self.subtransformer is not None:
+            return {"subtransformer": self.subtransformer}
+        return validation_configs(self.hat_space)
+
+    # ---- fairseq hooks -------------------------------------------------------------------------
+
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False):
+        config = self.train_config(update_num)
+        model.set_sample_config(config)
+        self._log_sample(update_num, config)
+        return super().train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def valid_step(self, sample, model, criterion):
+        """One batch through every validation config; `loss` is the best-checkpoint config's."""
+        configs = self.valid_configs()
+        selected = "subtransformer" if self.subtransformer is not None else self.cfg.hat_best_config
+        outputs = {}
+        for name, config in configs.items():
+            model.set_sample_config(config)
+            outputs[name] = super().valid_step(sample, model, criterion)
+        loss, sample_size, logging_output = outputs[selected]
+        logging_output = dict(logging_output)
+        for name, (_, _, output) in outputs.items():
+            logging_output[f"{name}_loss"] = output["loss"]
+        return loss, sample_size, logging_output
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        super().reduce_metrics(logging_outputs, criterion)
+        sample_size = sum(log.get("sample_size", 0) for log in logging_outputs)
+        for name in ("subtransformer", *VALIDATION_CONFIGS):
+            key = f"{name}_loss"
+            if sample_size and any(key in log for log in logging_outputs):
+                loss_sum = sum(log.get(key, 0) for log in logging_outputs)
+                metrics.log_scalar(key, loss_sum / sample_size / math.log(2), sample_size, round=3)
+
+    def _log_sample(self, update_num: int, config: SubConfig) -> None:
+        if not self.cfg.hat_sample_log or update_num == self._last_logged_update:
+            return
+        self._last_logged_update = update_num
+        with open(self.cfg.hat_sample_log, "a") as log:
+            log.write(json.dumps({"update": update_num, "config": config.to_hat_dict()}) + "\n")

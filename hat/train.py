@@ -1,0 +1,362 @@
+"""SuperTransformer and SubTransformer training on fairseq's trainer (hat-spec §2, §6.1, §6.2).
+
+Training settings are HAT's per-task keys from the task's SuperTransformer YAML
+(`task.training_defaults`, fairseq option names without the dashes' prefix), then
+`--override KEY=VALUE` pairs. SubTransformer runs take the same keys, with HAT's §6.1 change
+(`warmup-updates` 4000) and any `subtransformer-KEY` entries of the YAML applied on top.
+
+Checkpoints are fairseq's (`checkpoint_last.pt`, `checkpoint_best.pt`, epoch files) with two
+changes that make them safe to read with `weights_only=True` and usable without fairseq:
+`model` holds the core SuperTransformer's own state dict, and a top-level `hat` entry holds
+`hat.export.checkpoint_metadata` (everything else fairseq stores is plain containers and
+tensors). A rerun of the same command resumes from `checkpoint_last.pt`; fairseq writes each
+checkpoint through a temporary file and rename, but *copies* it to the other names, so a kill
+during a copy can leave a torn `checkpoint_last.pt`: `_repair_last_checkpoint` replaces a torn
+file by the newest readable checkpoint before fairseq loads anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from hat.errors import HatError
+from hat.io import atomic_path, load_checkpoint
+from hat.tasks import Task
+
+logger = logging.getLogger("hat.train")
+
+# HAT's SubTransformer training differs from the supernet's only here (spec §6.1, common.yml).
+SUBTRANSFORMER_CHANGES: dict[str, Any] = {"warmup-updates": 4000}
+# YAML keys that describe the model, not the optimisation (the design space keys are added below).
+_MODEL_KEYS = {"arch", "share-all-embeddings"}
+_SUBTRANSFORMER_PREFIX = "subtransformer-"
+_EPOCH_CHECKPOINT = re.compile(r"checkpoint(\d+)\.pt$")
+_UPDATE_CHECKPOINT = re.compile(r"checkpoint_\d+_(\d+)\.pt$")
+
+
+# --------------------------------------------------------------------------------------------
+# Settings: HAT keys -> fairseq command line
+
+
+def parse_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """`KEY=VALUE` strings (fairseq/HAT option names, leading dashes optional) -> dict."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise HatError(f"--override '{pair}': expected KEY=VALUE (e.g. max-update=600)")
+        overrides[key] = value.strip()
+    return overrides
+
+
+def training_settings(task: Task, overrides: dict[str, Any], subtransformer: bool) -> dict[str, Any]:
+    """The effective optimisation keys: task YAML, (SubTransformer changes), then overrides."""
+    space_keys = set(task.space.to_hat_dict()) | _MODEL_KEYS
+    defaults = task.training_defaults
+    settings = {k: v for k, v in defaults.items() if k not in space_keys and not k.startswith(_SUBTRANSFORMER_PREFIX)}
+    if subtransformer:
+        settings.update(SUBTRANSFORMER_CHANGES)
+        settings.update(
+            {k[len(_SUBTRANSFORMER_PREFIX) :]: v for k, v in defaults.items() if k.startswith(_SUBTRANSFORMER_PREFIX)}
+        )
+    settings.update(overrides)
+    return settings
+
+
+def fairseq_options(settings: dict[str, Any]) -> list[str]:
+    """HAT keys -> fairseq arguments. HAT's `cosine` schedule names its peak `max-lr` and its floor
+    `lr`; fairseq 0.12 calls them `lr` and `min-lr` (spec §2)."""
+    settings = dict(settings)
+    if str(settings.get("lr-scheduler")) == "cosine" and "max-lr" in settings:
+        settings["min-lr"] = settings.pop("lr")
+        settings["lr"] = settings.pop("max-lr")
+    argv = []
+    for key, value in settings.items():
+        flag = f"--{key}"
+        if isinstance(value, bool) or str(value).lower() in ("true", "false"):
+            if value is True or str(value).lower() == "true":
+                argv.append(flag)
+            continue
+        argv += [flag, str(value)]
+    return argv
+
+
+def _base_argv(task: Task, data_dir: Path, save_dir: Path, cpu: bool) -> list[str]:
+    from hat.fairseq_plugin import USER_DIR
+
+    if task.path is None:
+        raise HatError(f"task '{task.name}' has no task.yml path")
+    for name in (f"dict.{task.source_lang}.txt", f"dict.{task.target_lang}.txt"):
+        if not (data_dir / name).is_file():
+            raise HatError(f"{data_dir}: no {name} (expected a fairseq-binarized dir from `hat data prepare`)")
+    argv = [str(data_dir), "--user-dir", USER_DIR, "--task", "hat_translation", "--hat-task", str(task.path)]
+    argv += ["--arch", "hat_transformer", "--source-lang", task.source_lang, "--target-lang", task.target_lang]
+    argv += ["--save-dir", str(save_dir)]
+    return argv + (["--cpu"] if cpu else [])
+
+
+# --------------------------------------------------------------------------------------------
+# Running fairseq
+
+
+def _register_plugin() -> None:
+    """Import the plugin once under its package name and let fairseq's `--user-dir` find it there
+    (otherwise fairseq would put hat/ on sys.path and import a second copy)."""
+    import hat.fairseq_plugin
+
+    sys.modules.setdefault(Path(hat.fairseq_plugin.USER_DIR).name, hat.fairseq_plugin)
+
+
+def run_fairseq_training(argv: list[str], threads: int | None = None) -> None:
+    """Parse a fairseq-train command line and train (spawning DDP workers if configured)."""
+    import torch
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.distributed import utils as distributed_utils
+
+    _register_plugin()
+    if threads:
+        torch.set_num_threads(threads)
+    parser = options.get_training_parser()
+    args, unknown = options.parse_args_and_arch(parser, input_args=argv, parse_known=True)
+    if unknown:
+        raise HatError(f"unknown training option '{unknown[0]}' (from the task YAML or --override)")
+    distributed_utils.call_main(convert_namespace_to_omegaconf(args), _fairseq_main)
+
+
+def _fairseq_main(cfg) -> None:
+    """fairseq_cli.train.main with HatTrainer: same epoch loop, same `train()`."""
+    import numpy as np
+    from fairseq import checkpoint_utils, tasks, utils
+    from fairseq.dataclass.initialize import add_defaults
+    from fairseq.distributed import utils as distributed_utils
+    from fairseq.logging import metrics
+    from fairseq_cli.train import train
+
+    _register_plugin()
+    utils.import_user_module(cfg.common)
+    add_defaults(cfg)
+    metrics.reset()
+    np.random.seed(cfg.common.seed)
+    utils.set_torch_seed(cfg.common.seed)
+    if distributed_utils.is_master(cfg.distributed_training):
+        checkpoint_utils.verify_checkpoint_directory(cfg.checkpoint.save_dir)
+        _repair_last_checkpoint(Path(cfg.checkpoint.save_dir))
+    task = tasks.setup_task(cfg.task)
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    for subset in cfg.dataset.valid_subset.split(","):
+        task.load_dataset(subset, combine=False, epoch=1)
+    trainer = _hat_trainer_class()(cfg, task, model, criterion)
+    logger.info(
+        "model %s, %d parameters, %d worker(s), max tokens %s",
+        "supernet" if task.subtransformer is None else "SubTransformer",
+        sum(p.numel() for p in model.parameters()),
+        cfg.distributed_training.distributed_world_size,
+        cfg.dataset.max_tokens,
+    )
+    _, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
+    max_epoch = cfg.optimization.max_epoch or math.inf
+    lr = trainer.get_lr()
+    while epoch_itr.next_epoch_idx <= max_epoch and lr > cfg.optimization.stop_min_lr:
+        valid_losses, should_stop = train(cfg, trainer, task, epoch_itr)
+        if should_stop:
+            break
+        lr = trainer.lr_step(epoch_itr.epoch, valid_losses[0])
+        epoch_itr = trainer.get_train_iterator(epoch_itr.next_epoch_idx)
+
+
+def _hat_trainer_class():
+    from fairseq.trainer import Trainer
+
+    class HatTrainer(Trainer):
+        """fairseq's Trainer whose checkpoints also carry the `hat` metadata (module docstring)."""
+
+        def state_dict(self):
+            from hat.export import checkpoint_metadata
+
+            state = super().state_dict()
+            task, core = self.task, self.get_model().core
+            state["hat"] = checkpoint_metadata(core, task.hat_space, task.hat_task.name)
+            state["hat"]["config"] = None if task.subtransformer is None else task.subtransformer.to_hat_dict()
+            return state
+
+    return HatTrainer
+
+
+def _readable(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except HatError:
+        return False
+    return True
+
+
+def _repair_last_checkpoint(save_dir: Path) -> None:
+    """Make checkpoint_last.pt readable (or absent) before fairseq resumes from it."""
+    last = save_dir / "checkpoint_last.pt"
+    if not last.exists() or _readable(last):
+        return
+    candidates = sorted(
+        (p for p in save_dir.glob("checkpoint*.pt") if p != last), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    good = next((p for p in candidates if _readable(p)), None)
+    logger.warning("%s is torn (killed mid-copy); resuming from %s", last, good or "scratch")
+    if good is None:
+        last.unlink()
+        return
+    with atomic_path(last) as tmp:
+        shutil.copyfile(good, tmp)
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    save_dir: Path
+    num_updates: int
+    best_loss: float | None
+    checkpoint: Path
+
+
+def _result(save_dir: Path, checkpoint: Path) -> TrainResult:
+    state = load_checkpoint(save_dir / "checkpoint_last.pt")
+    best = state.get("extra_state", {}).get("best")
+    return TrainResult(save_dir, state["optimizer_history"][-1]["num_updates"], best, checkpoint)
+
+
+def train_supernet(
+    task: Task,
+    data_dir: str | os.PathLike,
+    save_dir: str | os.PathLike,
+    overrides: dict[str, Any] | None = None,
+    cpu: bool = False,
+    threads: int | None = None,
+    extra_args: list[str] | None = None,
+) -> TrainResult:
+    """Train (or resume) a SuperTransformer; writes checkpoint_best.pt / checkpoint_last.pt in save_dir."""
+    save_dir = Path(save_dir)
+    argv = _base_argv(task, Path(data_dir), save_dir, cpu)
+    argv += fairseq_options(training_settings(task, overrides or {}, subtransformer=False)) + (extra_args or [])
+    run_fairseq_training(argv, threads)
+    return _result(save_dir, save_dir / "checkpoint_best.pt")
+
+
+def train_subtransformer(
+    task: Task,
+    config_path: str | os.PathLike,
+    data_dir: str | os.PathLike,
+    save_dir: str | os.PathLike,
+    init: str = "scratch",
+    supernet: str | os.PathLike | None = None,
+    average_last: int = 1,
+    overrides: dict[str, Any] | None = None,
+    cpu: bool = False,
+    threads: int | None = None,
+    extra_args: list[str] | None = None,
+) -> TrainResult:
+    """Train one SubTransformer as a standalone dense model (spec §6.1) and write save_dir/checkpoint.pt:
+    the best checkpoint, or the average of the last `average_last` epoch checkpoints (spec §6.2).
+
+    init="scratch": HAT's initialisation (a fresh supernet at super shapes, sliced; seed = `seed`
+    setting). init="inherit": the slice of a trained supernet (`supernet` checkpoint), paper Table 6.
+    """
+    from hat.space import read_subconfig
+
+    save_dir = Path(save_dir)
+    config = read_subconfig(config_path)
+    task.space.validate(config, source=str(config_path))
+    settings = training_settings(task, overrides or {}, subtransformer=True)
+    argv = _base_argv(task, Path(data_dir), save_dir, cpu)
+    init_model = save_dir / "init_model.pt"
+    _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
+    argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
+    argv += fairseq_options(settings) + (extra_args or [])
+    run_fairseq_training(argv, threads)
+    final = save_dir / "checkpoint.pt"
+    _write_final_model(save_dir, init_model, average_last, final, task)
+    return _result(save_dir, final)
+
+
+def _write_initial_model(task, config, data_dir: Path, init: str, supernet, settings: dict, path: Path) -> None:
+    import torch
+
+    from hat.export import export_subtransformer, load_supernet, save_model
+    from hat.supernet import SuperTransformer
+
+    if init == "inherit":
+        if supernet is None:
+            raise HatError("--init inherit needs --supernet CKPT")
+        model, _ = load_supernet(supernet)
+    elif init == "scratch":
+        vocab = {
+            side: _dictionary_size(data_dir / f"dict.{lang}.txt")
+            for side, lang in (("src", task.source_lang), ("tgt", task.target_lang))
+        }
+        torch.manual_seed(int(settings.get("seed", 1)))
+        model = SuperTransformer(
+            task.space,
+            vocab["src"],
+            vocab["tgt"],
+            padding_idx=1,
+            dropout=float(settings.get("dropout", 0.1)),
+            attention_dropout=float(settings.get("attention-dropout", 0.0)),
+        )
+    else:
+        raise HatError(f"--init must be 'scratch' or 'inherit', got '{init}'")
+    save_model(export_subtransformer(model, config), path, task=task.name)
+
+
+def _dictionary_size(path: Path) -> int:
+    """Entries of a fairseq dict.txt plus its 4 specials (<s>, <pad>, </s>, <unk>); pad index is 1."""
+    from fairseq.data import Dictionary
+
+    if not path.is_file():
+        raise HatError(f"{path}: dictionary not found")
+    return len(Dictionary.load(str(path)))
+
+
+def _checkpoints_to_average(save_dir: Path, count: int) -> list[Path]:
+    """The last `count` epoch checkpoints (checkpointN.pt, highest N), as HAT's average script;
+    update checkpoints (checkpoint_E_U.pt) when no epoch checkpoints exist."""
+    for pattern in (_EPOCH_CHECKPOINT, _UPDATE_CHECKPOINT):
+        numbered = [(int(m.group(1)), p) for p in save_dir.iterdir() if (m := pattern.search(p.name))]
+        if numbered:
+            return [p for _, p in sorted(numbered)[-count:]]
+    return []
+
+
+def average_state_dicts(paths: list[Path]) -> dict:
+    """Arithmetic mean of the `model` tensors of several checkpoints, in fp32 (spec §6.2)."""
+    total: dict = {}
+    for path in paths:
+        for name, tensor in load_checkpoint(path)["model"].items():
+            total[name] = total.get(name, 0) + tensor.float()
+    return {name: tensor / len(paths) for name, tensor in total.items()}
+
+
+def _write_final_model(save_dir: Path, init_model: Path, average_last: int, final: Path, task: Task) -> None:
+    from hat.export import load_model, save_model
+
+    if average_last > 1:
+        sources = _checkpoints_to_average(save_dir, average_last)
+        if not sources:
+            raise HatError(f"{save_dir}: no epoch checkpoints to average (keep-last-epochs / save-interval)")
+        state = average_state_dicts(sources)
+        logger.info("averaged %d checkpoints: %s", len(sources), ", ".join(p.name for p in sources))
+    else:
+        state = load_checkpoint(save_dir / "checkpoint_best.pt")["model"]
+    model = load_model(init_model)
+    model.load_state_dict(state)
+    save_model(model, final, task=task.name)
