@@ -1,0 +1,101 @@
+"""`hat latency ...`: measure SubTransformers, record datasets, fetch HAT's published CSVs.
+
+Everything here runs where only torch and this package are installed: no fairseq on this path.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers) -> None:
+    latency = subparsers.add_parser("latency", help="latency measurement and datasets (torch only)")
+    commands = latency.add_subparsers(dest="latency_command", required=True)
+
+    measure = commands.add_parser("measure", help="time one SubTransformer; prints JSON")
+    measure.add_argument("config", help="SubTransformer YAML (HAT format)")
+    _add_protocol_arguments(measure)
+    measure.set_defaults(func=_measure)
+
+    dataset = commands.add_parser("dataset", help="time N sampled SubTransformers into a HAT-format CSV")
+    dataset.add_argument("--samples", type=int, required=True)
+    dataset.add_argument("--out", required=True, help="CSV; OUT.partial while recording, OUT.env.json sidecar")
+    dataset.add_argument("--seed", type=int, default=0)
+    dataset.add_argument("--tolerance", type=float, default=0.05, help="drift guard: allowed reference deviation")
+    dataset.add_argument("--check-every", type=int, default=10, help="drift guard: samples between checks")
+    dataset.add_argument("--no-progress", action="store_true")
+    _add_protocol_arguments(dataset)
+    dataset.set_defaults(func=_dataset)
+
+    fetch = commands.add_parser("fetch-published", help="download HAT's published CSV (pinned, checksummed)")
+    fetch.add_argument("--task", required=True)
+    fetch.add_argument("--hardware", required=True, choices=["raspberrypi", "xeon", "titanxp"])
+    fetch.add_argument("--out", required=True)
+    fetch.add_argument("--url-base", help="mirror of HAT's latency_dataset/ folder (default: GitHub, pinned commit)")
+    fetch.set_defaults(func=_fetch)
+
+
+def _add_protocol_arguments(parser) -> None:
+    parser.add_argument("--task", required=True, help="task name or task.yml")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (recorded either way)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs (trimmed 10 %% / 10 %%)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
+    parser.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
+    parser.add_argument("--vocab-size", type=int, help="output projection size (default: the task's)")
+
+
+def _meter(args):
+    from hat.latency.measure import LatencyMeter
+    from hat.tasks import load_task
+
+    return LatencyMeter(
+        load_task(args.task),
+        device=args.device,
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads,
+        fp16=args.fp16,
+        vocab_size=args.vocab_size,
+    )
+
+
+def _measure(args) -> int:
+    from hat.space import read_subconfig
+
+    config = read_subconfig(args.config)
+    meter = _meter(args)
+    meter.task.latency_space.validate(config, source=args.config)
+    print(json.dumps({"config": args.config, **meter.measure(config).to_dict(), **meter.protocol()}, indent=1))
+    return 0
+
+
+def _dataset(args) -> int:
+    from hat.latency.dataset import DriftSettings, record_dataset
+
+    meter = _meter(args)
+    summary = record_dataset(
+        args.out,
+        task=meter.task,
+        samples=args.samples,
+        seed=args.seed,
+        measure=meter.measure,
+        settings=DriftSettings(tolerance=args.tolerance, check_every=args.check_every),
+        protocol=meter.protocol(),
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.out}: {summary.rows} rows ({summary.resumed_rows} resumed, "
+        f"{summary.remeasured_rows} re-measured, {summary.flagged_rows} flagged for drift)"
+    )
+    return 0
+
+
+def _fetch(args) -> int:
+    from hat.latency.published import DEFAULT_URL_BASE, fetch_published
+    from hat.tasks import load_task
+
+    task = load_task(args.task).name
+    url = fetch_published(task, args.hardware, args.out, args.url_base or DEFAULT_URL_BASE)
+    print(f"{args.out}: fetched {url} (sha256 verified)")
+    return 0

@@ -1,0 +1,314 @@
+"""Latency predictors (spec §4) and their self-describing files.
+
+Two kinds:
+- `cost` (default): a linear model over analytic cost terms of the architecture — per-layer FLOP
+  and memory terms of HAT's measurement protocol (spec §3, shapes as in §7.2) — fitted with a Huber
+  loss on relative residuals, so the drifted blocks in HAT's CSVs (rows measured 15–30 % slow) do
+  not pull the fit. Every term is linear in per-layer quantities (Σ_layers e·f, Σ heads, ...), so the
+  10 averaged HAT features times the layer counts give those sums exactly: HAT's CSVs and ours (with
+  per-layer configs) yield the same terms.
+- `hat-mlp`: HAT's recipe for comparison: MLP 10-400-400-400-400-1 on features divided by HAT's
+  feature-norm, target divided by lat-norm, MSE, Adam lr 1e-5, 5000 steps of 128.
+
+A predictor file is a dict of plain values and tensors, saved with `hat.io.save_checkpoint` and
+loaded with `weights_only=True`: kind, feature definitions, normalization, task and space names,
+hardware, training-data sha256, held-out metrics and parameters. The search needs nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hat.errors import HatError
+from hat.space import FEATURE_NAMES, SubConfig, hat_features
+
+FILE_FORMAT = "hat-latency-predictor"
+FILE_VERSION = 1
+METHODS = ("cost", "hat-mlp")
+HELDOUT_FRACTION = 0.2
+MIN_TRAIN_ROWS = 20  # a 14-term robust fit needs a comfortable margin over its parameter count
+
+# --------------------------------------------------------------------------------------------
+# Cost terms. Notation (spec §1.3, §3): e/d encoder/decoder width, f FFN width, h heads,
+# a = encoder layers attended by a decoder layer (1..3), qkv fixed; per-step costs of the beam-5
+# incremental decoder and one-off costs of the encoder share each term's coefficient.
+
+COST_TERMS: dict[str, str] = {
+    "constant": "1: fixed per-sentence overhead",
+    "encoder_projection": "e·N_enc: Q/K/V/out projections, 4·qkv·e MACs per encoder layer",
+    "encoder_ffn": "e·Σf_enc: FFN, 2·e·f MACs per encoder layer",
+    "encoder_ffn_width": "Σf_enc: FFN bias/ReLU/activation traffic",
+    "encoder_heads": "Σh_enc: per-head reshape and softmax work",
+    "decoder_layers": "N_dec: fixed per-layer, per-step overhead (kernel launches)",
+    "decoder_projection": "d·N_dec: self Q/K/V/out and cross Q/out projections per step",
+    "decoder_ffn": "d·Σf_dec: FFN per step",
+    "decoder_ffn_width": "Σf_dec: FFN bias/ReLU/activation traffic per step",
+    "decoder_self_heads": "Σh_self: per-head work of self-attention per step",
+    "decoder_ende_heads": "Σh_ende: per-head work of encoder-decoder attention per step",
+    "ende_kv": "e·Σa: cross-attention K/V over a·L encoder positions, once per sentence",
+    "ende_attention": "Σa: QKᵀ and AV over a·L keys at every step",
+    "decoder_embed": "d: embedding scale and the d×|V| output projection per step",
+}
+
+
+def cost_terms(features: np.ndarray) -> np.ndarray:
+    """[N, 10] HAT features (FEATURE_NAMES order) -> [N, len(COST_TERMS)] cost terms."""
+    e, n_enc, f_enc, h_enc, d, n_dec, f_dec, h_self, h_ende, attended = features.T  # each [N]
+    sum_f_enc, sum_f_dec = f_enc * n_enc, f_dec * n_dec  # averages × layer count = per-layer sums
+    sum_attended = attended * n_dec
+    columns = [
+        np.ones_like(e),
+        e * n_enc,
+        e * sum_f_enc,
+        sum_f_enc,
+        h_enc * n_enc,
+        n_dec,
+        d * n_dec,
+        d * sum_f_dec,
+        sum_f_dec,
+        h_self * n_dec,
+        h_ende * n_dec,
+        e * sum_attended,
+        sum_attended,
+        d,
+    ]
+    return np.stack(columns, axis=1)
+
+
+HUBER_K = 1.345  # Huber's tuning constant: 95 % efficiency under Gaussian noise
+
+
+def fit_huber(terms: np.ndarray, target_ms: np.ndarray, iterations: int = 50) -> np.ndarray:
+    """Coefficients minimizing Σ Huber((y − Xβ)/y) by iteratively reweighted least squares.
+
+    Residuals are relative (a row 3 % off counts the same at 100 ms and 5 s). The Huber threshold
+    is HUBER_K robust standard deviations (MAD/0.6745) of the current residuals, so it adapts to
+    each device's noise: rows in drifted blocks (15–30 % slow) count linearly, not squared.
+    `terms` must already be normalized (columns of order 1); rank deficiency (e.g. a constant
+    encoder depth) is handled by the minimum-norm least-squares solution.
+    """
+    relative = 1.0 / target_ms  # [N]
+    weights = np.ones_like(target_ms)
+    coefficients = np.zeros(terms.shape[1])
+    for _ in range(iterations):
+        row_scale = np.sqrt(weights) * relative
+        coefficients = np.linalg.lstsq(terms * row_scale[:, None], target_ms * row_scale, rcond=None)[0]
+        residual = (target_ms - terms @ coefficients) * relative
+        threshold = HUBER_K * np.median(np.abs(residual - np.median(residual))) / 0.6745
+        weights = np.where(np.abs(residual) <= threshold, 1.0, threshold / np.maximum(np.abs(residual), 1e-12))
+    return coefficients
+
+
+# --------------------------------------------------------------------------------------------
+# HAT's MLP recipe (spec §4)
+
+HAT_FEATURE_NORM = (640, 6, 2048, 6, 640, 6, 2048, 6, 6, 2)
+HAT_LAT_NORM_MS = {"titanxp": 200.0, "xeon": 300.0, "raspberrypi": 5000.0}
+HAT_MLP_RECIPE = {"hidden": 400, "hidden_layers": 4, "lr": 1e-5, "steps": 5000, "batch": 128}
+
+
+def _mlp_layers(hidden: int, hidden_layers: int) -> list[tuple[int, int]]:
+    """(in, out) of each Linear: 10 → hidden, (hidden_layers − 1) × hidden → hidden, hidden → 1."""
+    return [(len(FEATURE_NAMES), hidden)] + [(hidden, hidden)] * (hidden_layers - 1) + [(hidden, 1)]
+
+
+def _mlp_forward(parameters: dict[str, Any], inputs):
+    """inputs [N, 10] (normalized) -> [N] normalized latency; ReLU between layers."""
+    import torch
+
+    hidden = inputs
+    count = len([k for k in parameters if k.endswith(".weight")])
+    for index in range(count):
+        hidden = torch.nn.functional.linear(hidden, parameters[f"{index}.weight"], parameters[f"{index}.bias"])
+        if index < count - 1:
+            hidden = torch.relu(hidden)
+    return hidden[:, 0]
+
+
+def train_hat_mlp(features: np.ndarray, target_ms: np.ndarray, lat_norm: float, seed: int) -> dict[str, Any]:
+    """HAT's recipe; returns the parameters as a dict of tensors ('0.weight', '0.bias', ...)."""
+    import torch
+
+    torch.manual_seed(seed)
+    layers = [torch.nn.Linear(n_in, n_out) for n_in, n_out in _mlp_layers(400, 4)]  # PyTorch default init
+    model = torch.nn.Sequential(*[m for layer in layers for m in (layer, torch.nn.ReLU())][:-1])
+    optimizer = torch.optim.Adam(model.parameters(), lr=HAT_MLP_RECIPE["lr"])
+    inputs = torch.tensor(features / np.array(HAT_FEATURE_NORM), dtype=torch.float32)  # [N, 10]
+    targets = torch.tensor(target_ms / lat_norm, dtype=torch.float32)  # [N]
+    sampler = random.Random(seed)
+    batch = min(HAT_MLP_RECIPE["batch"], len(targets))
+    for _ in range(HAT_MLP_RECIPE["steps"]):
+        index = torch.tensor(sampler.sample(range(len(targets)), batch))  # without replacement, as HAT
+        loss = torch.nn.functional.mse_loss(model(inputs[index])[:, 0], targets[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return {f"{i}.{name}": p.detach().clone() for i, layer in enumerate(layers) for name, p in layer.named_parameters()}
+
+
+# --------------------------------------------------------------------------------------------
+# The loaded predictor
+
+
+@dataclass
+class Predictor:
+    """A loaded predictor file. `predict_ms` is what the search calls."""
+
+    meta: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.meta["kind"]
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def hardware(self) -> str:
+        return self.meta["hardware"]
+
+    @property
+    def space_name(self) -> str:
+        return self.meta["space"]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.meta["metrics"]
+
+    def predict_ms(self, configs: Sequence[SubConfig]) -> np.ndarray:
+        """Total latency (encoder + decoder, ms) of each config, as one batched [N] array."""
+        return self.predict_features(np.array([hat_features(c) for c in configs], dtype=float).reshape(-1, 10))
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """[N, 10] HAT features -> [N] total latency in ms."""
+        normalization, parameters = self.meta["normalization"], self.meta["parameters"]
+        if self.kind == "cost":
+            scaled = cost_terms(features) / np.array(normalization["term_scale"])
+            return scaled @ parameters["coefficients"].double().numpy()
+        import torch
+
+        inputs = torch.tensor(features / np.array(normalization["feature_norm"]), dtype=torch.float32)
+        with torch.inference_mode():
+            return _mlp_forward(parameters, inputs).double().numpy() * normalization["lat_norm_ms"]
+
+
+def fit_predictor(features: np.ndarray, target_ms: np.ndarray, method: str, seed: int, hardware: str) -> dict[str, Any]:
+    """Fit one kind; returns the file's `kind`, `features`, `normalization`, `parameters`, `fit`."""
+    import torch
+
+    if method == "cost":
+        terms = cost_terms(features)
+        term_scale = np.where(terms.std(axis=0) > 0, terms.std(axis=0), 1.0)
+        term_scale[0] = 1.0  # the constant stays 1
+        coefficients = fit_huber(terms / term_scale, target_ms)
+        return {
+            "kind": "cost",
+            "features": {"inputs": list(FEATURE_NAMES), "terms": dict(COST_TERMS)},
+            "normalization": {"term_scale": term_scale.tolist()},
+            "parameters": {"coefficients": torch.tensor(coefficients, dtype=torch.float64)},
+            "fit": {"loss": "huber on relative residuals", "k": HUBER_K, "scale": "MAD", "solver": "IRLS, 50 steps"},
+        }
+    if method == "hat-mlp":
+        lat_norm = HAT_LAT_NORM_MS.get(hardware, float(np.median(target_ms)))
+        return {
+            "kind": "hat-mlp",
+            "features": {"inputs": list(FEATURE_NAMES)},
+            "normalization": {"feature_norm": list(HAT_FEATURE_NORM), "lat_norm_ms": lat_norm},
+            "parameters": train_hat_mlp(features, target_ms, lat_norm, seed),
+            "fit": {"loss": "mse", **HAT_MLP_RECIPE, "seed": seed},
+        }
+    raise HatError(f"unknown predictor method '{method}' (choose from: {', '.join(METHODS)})")
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+def heldout_split(rows: int, seed: int, fraction: float = HELDOUT_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) row indices: a seeded permutation, the last `fraction` held out."""
+    order = np.random.default_rng(seed).permutation(rows)
+    n_train = rows - int(round(rows * fraction))
+    return np.sort(order[:n_train]), np.sort(order[n_train:])
+
+
+def kendall_tau(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's τ-b (ties in either variable handled), O(N²) memory — fine for held-out sets."""
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    upper = np.triu_indices(len(x), k=1)
+    dx, dy = dx[upper], dy[upper]
+    denominator = np.sqrt(np.count_nonzero(dx) * np.count_nonzero(dy))
+    return float((dx * dy).sum() / denominator) if denominator else 0.0
+
+
+def latency_metrics(measured_ms: np.ndarray, predicted_ms: np.ndarray) -> dict[str, float]:
+    """RMSE (ms), MAPE (%), share within ±5 / ±10 % (%), Kendall τ of the ranking."""
+    relative_error = np.abs(predicted_ms - measured_ms) / measured_ms
+    return {
+        "rows": int(len(measured_ms)),
+        "rmse_ms": float(np.sqrt(np.mean((predicted_ms - measured_ms) ** 2))),
+        "mape_pct": float(100 * relative_error.mean()),
+        "within_5_pct": float(100 * (relative_error <= 0.05).mean()),
+        "within_10_pct": float(100 * (relative_error <= 0.10).mean()),
+        "kendall_tau": kendall_tau(measured_ms, predicted_ms),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def build_predictor(
+    features: np.ndarray,
+    target_ms: np.ndarray,
+    *,
+    method: str,
+    seed: int,
+    task: Any,
+    hardware: str,
+    data_info: dict[str, Any],
+) -> tuple[Predictor, np.ndarray]:
+    """Fit on a seeded 80 % and measure on the held-out 20 %; returns the predictor (fitted on the
+    training part only, so its metrics describe exactly the saved model) and the held-out indices."""
+    train, heldout = heldout_split(len(target_ms), seed)
+    if len(train) < MIN_TRAIN_ROWS:
+        raise HatError(f"{data_info['file']}: {len(target_ms)} rows, at least {MIN_TRAIN_ROWS + 5} needed")
+    meta = {
+        "format": FILE_FORMAT,
+        "version": FILE_VERSION,
+        **fit_predictor(features[train], target_ms[train], method, seed, hardware),
+        "target": "latency_mean_encoder + latency_mean_decoder (ms)",
+        "task": task.name,
+        "space": task.space.name,
+        "latency_space": task.latency_space.name,
+        "hardware": hardware,
+        "training_data": {**data_info, "split_seed": seed, "train_rows": len(train), "heldout_rows": len(heldout)},
+    }
+    predictor = Predictor(meta)
+    meta["metrics"] = latency_metrics(target_ms[heldout], predictor.predict_features(features[heldout]))
+    return predictor, heldout
+
+
+def save_predictor(predictor: Predictor, path: str | os.PathLike) -> None:
+    from hat.io import save_checkpoint
+
+    save_checkpoint(predictor.meta, path)
+
+
+def load_predictor(path: str | os.PathLike) -> Predictor:
+    """Load safely (weights_only); anything that is not a predictor file is a one-line HatError."""
+    from hat.io import load_checkpoint
+
+    meta = load_checkpoint(path)
+    if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+        raise HatError(f"{path}: not a HAT latency predictor file")
+    if meta.get("version") != FILE_VERSION or meta.get("kind") not in METHODS:
+        raise HatError(f"{path}: unsupported predictor version {meta.get('version')} / kind {meta.get('kind')}")
+    return Predictor(meta)

@@ -1,0 +1,68 @@
+"""Files written next to a predictor, and predictions for a CSV (`hat predictor ...`)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any
+
+import numpy as np
+
+from hat.io import atomic_path
+from hat.latency.table import read_latency_csv
+from hat.predictor import Predictor
+from hat.tasks import BUILTIN_TASKS, load_task
+
+
+def write_heldout_csv(path, indices, measured_ms, predicted_ms, drift_flags) -> None:
+    """One line per held-out row: its row number in the training CSV (1-based), measured and
+    predicted total ms, signed error %, and the drift flag when the CSV recorded one."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(["row", "measured_ms", "predicted_ms", "error_pct", "drift_flag"])
+        for index, measured, predicted, flag in zip(indices, measured_ms, predicted_ms, drift_flags):
+            error = 100 * (predicted - measured) / measured
+            writer.writerow([index + 1, repr(float(measured)), repr(float(predicted)), f"{error:.3f}", flag or ""])
+
+
+def write_heldout_plot(path, measured_ms, predicted_ms, meta: dict[str, Any]) -> None:
+    """Predicted vs measured on the held-out rows, with the ±10 % band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = meta["metrics"]
+    figure, axes = plt.subplots(figsize=(5, 5))
+    low, high = float(min(measured_ms.min(), predicted_ms.min())), float(max(measured_ms.max(), predicted_ms.max()))
+    line = np.array([low, high])
+    axes.plot(line, line, color="black", linewidth=1, label="exact")
+    axes.fill_between(line, 0.9 * line, 1.1 * line, color="grey", alpha=0.25, label="±10 %")
+    axes.scatter(measured_ms, predicted_ms, s=6, alpha=0.6)
+    axes.set_xlabel("measured latency (ms)")
+    axes.set_ylabel("predicted latency (ms)")
+    axes.set_title(
+        f"{meta['task']} / {meta['hardware']} ({meta['kind']}): MAPE {metrics['mape_pct']:.1f} %, "
+        f"±10 % {metrics['within_10_pct']:.0f} %",
+        fontsize=9,
+    )
+    axes.legend(loc="upper left")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def write_with_predictions(predictor: Predictor, csv_path: str | os.PathLike, out: str | os.PathLike) -> None:
+    """OUT = the input rows unchanged plus `predicted_ms`; the input is validated first (against the
+    predictor's task latency space when that task is a built-in one)."""
+    space = load_task(predictor.task).latency_space if predictor.task in BUILTIN_TASKS else None
+    rows = read_latency_csv(csv_path, require_latency=False, space=space)
+    predicted = predictor.predict_features(np.array([row.features for row in rows]))
+    with open(csv_path, newline="") as stream:
+        table = list(csv.reader(stream))
+    with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(table[0] + ["predicted_ms"])
+        for cells, value in zip(table[1:], predicted):
+            writer.writerow(cells + [repr(float(value))])
