@@ -6,15 +6,15 @@ Every rule calls the `hat` command; this file only wires files together. Run fro
 `snakemake --cores 8 results/wmt14ende/titanxp@200ms/bleu.txt`.
 """
 
-from snakemake.utils import min_version, validate
+from pathlib import Path
+
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
-
-
-validate(config, "config/schema.json")
+# Relative to this file, so `--directory` may point anywhere; `--configfile` replaces it.
+configfile: Path(workflow.basedir) / "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -23,6 +23,9 @@ report: "workflow/report/workflow.rst"
 include: "rules/common.smk"
 
 
+validate_config(Path(workflow.basedir) / "config/schema.json")
+TASKS = list(config["tasks"])
+HARDWARE = config["hardware"]
 check_config_references()
 
 

@@ -4,8 +4,24 @@
 import re
 import shlex
 
-TASKS = list(config["tasks"])
-HARDWARE = config["hardware"]
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# TASKS (names under config's tasks) and HARDWARE (config's hardware mapping) are set by the
+# Snakefile once the config is valid.
+
+
+def validate_config(schema):
+    """snakemake.utils.validate, its error cut to one line: the key path and what is wrong there."""
+    try:
+        validate(config, str(schema))
+    except WorkflowError as err:
+        if not isinstance(err.__context__, jsonschema.ValidationError):
+            raise
+        error = jsonschema.exceptions.best_match([err.__context__])
+        key = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        raise WorkflowError(f"invalid config: {key.lstrip('.') or '(top level)'}: {error.message}") from None
 
 
 def alternatives(names):
@@ -96,10 +112,10 @@ def check_config_references():
     """Names the schema cannot check: default tasks and budget hardware must be defined."""
     for index, task in enumerate(config["default_tasks"]):
         if task not in config["tasks"]:
-            raise ValueError(f"config: default_tasks[{index}] '{task}' is not a key of tasks ({', '.join(TASKS)})")
+            raise WorkflowError(f"invalid config: default_tasks[{index}] '{task}' is not a key of tasks ({', '.join(TASKS)})")
     for task in TASKS:
         for hw in settings(task)["budgets_ms"]:
             if hw not in HARDWARE:
-                raise ValueError(
-                    f"config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
+                raise WorkflowError(
+                    f"invalid config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
                 )
