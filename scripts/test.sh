@@ -3,6 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
-.venv/bin/pip install -q --upgrade "pip<25"
 .venv/bin/pip install -q "torch==2.13.0" -e ".[dev]"
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
