@@ -1,0 +1,158 @@
+"""Latency predictors: fitting, held-out metrics, the safe self-describing file, CLI outputs."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hat.cli import main as hat_main
+from hat.errors import HatError
+from hat.latency.table import read_latency_csv, row_from_config, write_latency_csv
+from hat.predictor import (
+    COST_TERMS,
+    cost_terms,
+    fit_huber,
+    heldout_split,
+    kendall_tau,
+    latency_metrics,
+    load_predictor,
+)
+from hat.space import hat_features
+from hat.tasks import load_task
+
+REPO = Path(__file__).resolve().parents[1]
+HAT_CSV = REPO.parent / "shared" / "hat-latency" / "wmt14enfr_gpu_titanxp_all.csv"
+needs_shared = pytest.mark.skipif(not HAT_CSV.is_file(), reason="../shared/hat-latency absent")
+
+
+def test_cost_terms_from_averages_equal_per_layer_sums():
+    space = load_task("wmt14ende").latency_space
+    rng = random.Random(0)
+    configs = [space.sample(rng) for _ in range(20)]
+    terms = cost_terms(np.array([hat_features(c) for c in configs]))
+    assert terms.shape == (20, len(COST_TERMS))
+    names = list(COST_TERMS)
+    for config, row in zip(configs, terms):
+        d, e = config.decoder_embed_dim, config.encoder_embed_dim
+        assert row[names.index("decoder_ffn")] == pytest.approx(d * sum(config.decoder_ffn_embed_dim))
+        attended = sum({-1: 1, 1: 2, 2: 3}[a] for a in config.decoder_arbitrary_ende_attn)
+        assert row[names.index("ende_kv")] == pytest.approx(e * attended)
+
+
+def test_huber_fit_ignores_a_slow_block():
+    rng = np.random.default_rng(0)
+    terms = np.column_stack([np.ones(300), rng.uniform(1, 5, 300)])  # [300, 2]
+    truth = terms @ np.array([2.0, 3.0])
+    measured = truth * (1 + 0.005 * rng.standard_normal(300))
+    measured[100:150] *= 1.25  # a drifted block: 1/6 of the rows 25 % slow
+    robust = fit_huber(terms, measured)
+    least_squares = np.linalg.lstsq(terms / measured[:, None], np.ones(300), rcond=None)[0]
+    assert robust == pytest.approx([2.0, 3.0], rel=0.01)
+    assert np.abs(terms @ least_squares / truth - 1).mean() > 0.02  # the plain fit is pulled up
+
+
+def test_metrics_exact_values():
+    measured = np.array([100.0, 200.0, 300.0, 400.0])
+    predicted = np.array([104.0, 180.0, 300.0, 500.0])  # errors 4 %, 10 %, 0 %, 25 %
+    metrics = latency_metrics(measured, predicted)
+    assert metrics["mape_pct"] == pytest.approx(100 * (0.04 + 0.10 + 0 + 0.25) / 4)
+    assert metrics["within_5_pct"] == 50.0 and metrics["within_10_pct"] == 75.0
+    assert metrics["rmse_ms"] == pytest.approx(np.sqrt((16 + 400 + 0 + 10000) / 4))
+    assert kendall_tau(measured, predicted) == 1.0
+    assert kendall_tau(measured, measured[::-1].copy()) == -1.0
+
+
+def test_heldout_split_is_seeded_and_disjoint():
+    train, heldout = heldout_split(100, seed=3)
+    assert len(heldout) == 20 and len(set(train) | set(heldout)) == 100
+    assert np.array_equal(heldout, heldout_split(100, seed=3)[1])
+    assert not np.array_equal(heldout, heldout_split(100, seed=4)[1])
+
+
+@needs_shared
+def test_train_and_predict_on_hat_csv(tmp_path):
+    out = tmp_path / "predictor" / "titanxp.pt"
+    argv = ["predictor", "train", str(HAT_CSV), "--task", "wmt14enfr", "--hardware", "titanxp", "--out", str(out)]
+    assert hat_main(argv) == 0
+    predictor = load_predictor(out)
+    meta = predictor.meta
+    assert (predictor.task, predictor.hardware, predictor.space_name) == ("wmt14enfr", "titanxp", "wmt14enfr")
+    assert meta["latency_space"] == "wmt14enfr-latency" and meta["kind"] == "cost"
+    assert meta["training_data"]["rows"] == 2000 and meta["training_data"]["heldout_rows"] == 400
+    assert len(meta["training_data"]["sha256"]) == 64 and meta["features"]["inputs"][0] == "encoder_embed_dim"
+    metrics = json.loads(out.with_suffix(".metrics.json").read_text())
+    assert metrics["within_10_pct"] >= 97.0 and metrics["mape_pct"] < 2.5 and metrics["kendall_tau"] > 0.8
+    assert metrics == {"predictor": "titanxp.pt", "kind": "cost", **meta["metrics"]}
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    with open(out.with_suffix(".predictions.csv")) as stream:
+        assert len(list(csv.DictReader(stream))) == 400
+
+    predicted_csv = tmp_path / "predicted.csv"
+    assert hat_main(["predictor", "predict", str(out), str(HAT_CSV), "--out", str(predicted_csv)]) == 0
+    with open(predicted_csv) as stream:
+        table = list(csv.DictReader(stream))
+    rows = read_latency_csv(HAT_CSV)
+    assert len(table) == 2000 and list(table[0])[-1] == "predicted_ms"
+    direct = predictor.predict_features(np.array([r.features for r in rows]))
+    assert [float(t["predicted_ms"]) for t in table] == pytest.approx(direct.tolist())
+    assert table[5]["latency_mean_decoder"] == HAT_CSV.read_text().splitlines()[6].split(",")[11]
+
+
+@needs_shared
+def test_predict_ms_on_configs_matches_features(tmp_path):
+    out = tmp_path / "p.pt"
+    assert hat_main(["predictor", "train", str(HAT_CSV), "--task", "wmt14enfr", "--hardware", "titanxp",
+                     "--out", str(out)]) == 0  # fmt: skip
+    predictor = load_predictor(out)
+    space = load_task("wmt14enfr").space
+    configs = [space.smallest(), space.largest()]
+    predicted = predictor.predict_ms(configs)
+    assert predicted.shape == (2,) and predicted[0] < predicted[1]
+    assert predicted == pytest.approx(predictor.predict_features(np.array([hat_features(c) for c in configs])))
+
+
+def test_predictor_file_loads_without_code_and_foreign_files_are_refused(tmp_path):
+    fake = tmp_path / "model.pt"
+    torch.save({"state_dict": {}}, fake)
+    with pytest.raises(HatError, match="not a HAT latency predictor file"):
+        load_predictor(fake)
+
+    evil = tmp_path / "evil.pt"  # an arbitrary class: loading it would mean unpickling code references
+    torch.save({"format": "hat-latency-predictor", "obj": argparse.Namespace(a=1)}, evil)
+    with pytest.raises(HatError, match="not a loadable HAT checkpoint"):
+        load_predictor(evil)
+
+
+def _demo_rows(count: int):
+    space = load_task("demo").latency_space
+    rng = random.Random(1)
+    configs = [space.sample(rng) for _ in range(count)]
+    return [row_from_config(c, encoder_ms=1.0, decoder_ms=10.0 + i, encoder_std_ms=0, decoder_std_ms=0)
+            for i, c in enumerate(configs)]  # fmt: skip
+
+
+def test_too_few_rows_is_an_error_and_nothing_is_written(tmp_path, capsys):
+    data = tmp_path / "small.csv"
+    write_latency_csv(data, _demo_rows(10))
+    code = hat_main(["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu",
+                     "--out", str(tmp_path / "p.pt")])  # fmt: skip
+    assert code == 2 and "small.csv: 10 rows, at least 25 needed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [data]
+
+
+def test_cli_bad_input_exits_2_naming_the_file(tmp_path, capsys):
+    data = tmp_path / "wrong_space.csv"
+    write_latency_csv(data, _demo_rows(40))
+    code = hat_main(["predictor", "train", str(data), "--task", "wmt14ende", "--hardware", "x",
+                     "--out", str(tmp_path / "p.pt")])  # fmt: skip
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "wrong_space.csv: row 1 column subtransformer" in message and "not in the space" in message
+    assert not (tmp_path / "p.pt").exists()
