@@ -40,6 +40,12 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
     cut_after: int | None = None  # drop the connection after this many bytes (once)
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path == "/drive":  # a confirmation page instead of the file (Google Drive)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"<html>confirm</html>")
+            return
         if self.path != "/corpus.tgz":
             self.send_error(404)
             return
@@ -139,6 +145,13 @@ def test_offline_error_names_url_and_manual_path(tmp_path):
 def test_bad_url_error(server, tmp_path):
     with pytest.raises(HatError, match=r"cannot download .*/missing.tgz \(HTTP 404\)"):
         download_source(_source(f"{server}/missing.tgz"), tmp_path, REQUIRED)
+
+
+def test_web_page_instead_of_file_is_an_error(server, tmp_path):
+    source = Source(name="tiny", url=f"{server}/drive", sha256=None, filename="corpus.tgz")
+    with pytest.raises(HatError, match=r"answered with a web page.*place it at .*corpus\.tgz"):
+        download_source(source, tmp_path, REQUIRED)
+    assert not (tmp_path / "corpus.tgz").exists()
 
 
 def test_manually_placed_file_is_verified_and_used(tmp_path):

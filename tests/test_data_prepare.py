@@ -298,3 +298,17 @@ def test_cli_reports_errors_in_one_line(tmp_path, capsys):
 def test_cli_download_offline_demo(tmp_path, capsys):
     assert hat_main(["data", "download", "--task", "demo", "--out-dir", str(tmp_path)]) == 0
     assert (tmp_path / "demo" / "test.tgt").is_file()
+
+
+def test_cli_offline_download_names_url_and_manual_path(tmp_path, capsys):
+    url = "http://127.0.0.1:9/corpus.tgz"  # discard port: nothing listens
+    data = {
+        "sources": [{"name": "mine", "url": url, "sha256": None}],
+        "splits": {split: [{"source": "mine", "files": f"{split}.{{lang}}"}] for split in ("train", "valid", "test")},
+        "bpe": {"merges": 10},
+    }
+    task = write_task(tmp_path, data)
+    code = hat_main(["data", "download", "--task", str(task), "--out-dir", str(tmp_path / "raw")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert url in err and f"place it at {(tmp_path / 'raw' / 'corpus.tgz').resolve()}" in err
