@@ -60,6 +60,14 @@ def test_default_settings_are_hats():
     settings.check()
 
 
+@pytest.mark.parametrize("population, split", [(125, (25, 50, 50)), (20, (4, 8, 8)), (10, (2, 4, 4)), (7, (2, 2, 3))])
+def test_population_alone_keeps_hats_split(population, split):
+    settings = SearchSettings.for_population(population, seed=9)
+    assert (settings.parents, settings.mutations, settings.crossovers) == split and settings.seed == 9
+    settings.check()
+    assert SearchSettings.for_population(20, parents=6).mutations == 7
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [

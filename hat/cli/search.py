@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# HAT's split of a population of 125: 25 parents, 50 mutations, 50 crossovers (1 : 2 : 2).
-PARENT_SHARE = 0.2
-
 
 def register(subparsers) -> None:
     search = subparsers.add_parser(
@@ -33,7 +30,11 @@ def register(subparsers) -> None:
     search.add_argument(
         "--measure", choices=("cpu", "cuda", "none"), default="none", help="time the result here (closed loop)"
     )
+    search.add_argument(
+        "--measure-threads", type=int, help="CPU threads when measuring (match the latency dataset's --threads)"
+    )
     search.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where candidates are scored")
+    search.add_argument("--threads", type=int, help="torch CPU threads for scoring (demo: 1 is fastest)")
     search.add_argument("--no-progress", action="store_true", help="no progress bar")
     search.set_defaults(func=_search)
 
@@ -42,14 +43,11 @@ def settings_from_args(args):
     """SearchSettings from the flags; parents/mutations/crossovers follow HAT's 1:2:2 unless given."""
     from hat.search import SearchSettings
 
-    parents = args.parents if args.parents is not None else max(2, round(args.population * PARENT_SHARE))
-    mutations = args.mutations if args.mutations is not None else (args.population - parents) // 2
-    crossovers = args.crossovers if args.crossovers is not None else args.population - parents - mutations
-    return SearchSettings(
-        population=args.population,
-        parents=parents,
-        mutations=mutations,
-        crossovers=crossovers,
+    return SearchSettings.for_population(
+        args.population,
+        parents=args.parents,
+        mutations=args.mutations,
+        crossovers=args.crossovers,
         mutation_prob=args.mutation_prob,
         iterations=args.iterations,
         seed=args.seed,
@@ -71,7 +69,9 @@ def _search(args) -> int:
         hardware=args.hardware,
         valid_max_batches=args.valid_max_batches,
         measure=args.measure,
+        measure_threads=args.measure_threads,
         device=args.device,
+        threads=args.threads,
     )
     run_search(request, progress=not args.no_progress)
     return 0

@@ -58,6 +58,22 @@ class SearchSettings:
     seed: int = 1
     max_draws: int = 100_000  # rejection-sampling draws allowed per batch of offspring
 
+    @classmethod
+    def for_population(
+        cls,
+        population: int,
+        parents: int | None = None,
+        mutations: int | None = None,
+        crossovers: int | None = None,
+        **rest: Any,
+    ) -> SearchSettings:
+        """Settings for any population size, split 1 : 2 : 2 as HAT's 25 : 50 : 50 unless given:
+        parents population/5 (at least 2), mutations half of the rest, crossovers the remainder."""
+        parents = parents if parents is not None else max(2, round(population / 5))
+        mutations = mutations if mutations is not None else (population - parents) // 2
+        crossovers = crossovers if crossovers is not None else population - parents - mutations
+        return cls(population=population, parents=parents, mutations=mutations, crossovers=crossovers, **rest)
+
     def check(self) -> None:
         """One-line HatError naming the first inconsistent setting."""
         for name in ("population", "parents", "iterations", "max_draws"):

@@ -42,7 +42,9 @@ class SearchRequest:
     hardware: str | None = None  # default: the predictor's hardware
     valid_max_batches: int | None = None  # None: HAT's full valid split
     measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
+    measure_threads: int | None = None  # torch CPU threads for the measurement (None: torch's default)
     device: str = "cpu"  # where the supernet scores candidates
+    threads: int | None = None  # torch CPU threads for scoring (None: torch's default)
 
 
 def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
@@ -66,6 +68,9 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     request.settings.check()
     if request.budget_ms <= 0:
         raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
+    for flag, threads in (("--threads", request.threads), ("--measure-threads", request.measure_threads)):
+        if threads is not None and threads < 1:
+            raise HatError(f"{flag} must be >= 1, got {threads}")
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     space = request.task.space
@@ -101,7 +106,12 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
 
 def _inherited_loss(request: SearchRequest):
     """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5)."""
+    import torch
+
     from hat.validate import InheritedValidator
+
+    if request.threads is not None:
+        torch.set_num_threads(request.threads)  # small models score fastest on one thread per process
 
     validator = InheritedValidator(
         request.task, request.supernet, request.data, device=request.device, max_batches=request.valid_max_batches
@@ -110,11 +120,17 @@ def _inherited_loss(request: SearchRequest):
 
 
 def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
-    """Time `config` here with HAT's protocol; the result records how far to trust the predictor."""
-    from hat.latency.measure import measure_config
+    """Time `config` here with HAT's protocol (spec §3, `hat.latency.measure.LatencyMeter`)."""
+    from hat.latency.measure import LatencyMeter
 
-    measured = measure_config(config, request.task, device=request.measure)
-    return {"device": request.measure, **measured}
+    meter = LatencyMeter(request.task, device=request.measure, threads=request.measure_threads)
+    measurement = meter.measure(config)
+    return {
+        "device": request.measure,
+        "latency_ms": measurement.total_ms,
+        **measurement.to_dict(),
+        "protocol": meter.protocol(),
+    }
 
 
 def build_sidecar(
