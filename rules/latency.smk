@@ -18,6 +18,7 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
             device=HARDWARE[measured_hw]["measure"]["device"],
             torch_threads=HARDWARE[measured_hw]["measure"].get("threads", 1),
             samples=lambda wildcards: stage(wildcards.task, "latency")["samples"],
+            seed=lambda wildcards: stage(wildcards.task, "latency")["seed"],
         threads: measuring_threads(measured_hw)
         resources:
             gpu=int(measured_device(measured_hw) == "cuda"),
@@ -30,7 +31,7 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
             "../envs/hat.yaml"
         shell:
             "hat latency dataset --task {params.task} --device {params.device} --samples {params.samples}"
-            " --threads {params.torch_threads} --out {output} > {log} 2>&1"
+            " --seed {params.seed} --threads {params.torch_threads} --no-progress --out {output} > {log} 2>&1"
 
 
 localrules:

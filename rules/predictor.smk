@@ -17,6 +17,8 @@ rule train_predictor:
         ),
     params:
         task=task_arg,
+        method=lambda wildcards: stage(wildcards.task, "predictor")["method"],
+        seed=lambda wildcards: stage(wildcards.task, "predictor")["seed"],
     threads: 2
     resources:
         runtime=60,
@@ -27,4 +29,5 @@ rule train_predictor:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat predictor train {input} --task {params.task} --hardware {wildcards.hw} --out {output.predictor} > {log} 2>&1"
+        "hat predictor train {input} --task {params.task} --hardware {wildcards.hw} --method {params.method}"
+        " --seed {params.seed} --out {output.predictor} > {log} 2>&1"
