@@ -202,7 +202,9 @@ def fake_hat_path(tmp_path) -> str:
     return f"{fake_bin}{os.pathsep}{BIN}{os.pathsep}{os.environ['PATH']}"
 
 
-def test_rerun_is_a_no_op_and_a_search_setting_reruns_only_search_and_what_follows(tmp_path, fake_hat_path):
+def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_and_the_report_renders(
+    tmp_path, fake_hat_path
+):
     workdir = tmp_path / "work"
     first = snakemake(workdir, "--cores", "2", path=fake_hat_path)
     assert first.returncode == 0, first.stderr
@@ -229,6 +231,10 @@ def test_rerun_is_a_no_op_and_a_search_setting_reruns_only_search_and_what_follo
     override = write_override(tmp_path, "tasks: {demo: {subtransformer: {init: inherit}}}")
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
     assert job_counts(changed) == {"train_subtransformer": 2, "evaluate": 2, "summary": 1, "all": 1}
+
+    report = snakemake(workdir, "--report", "report.html", path=fake_hat_path)
+    assert report.returncode == 0, report.stderr
+    assert "bleu_vs_latency.png" in (workdir / "report.html").read_text()
 
 
 @pytest.mark.slow
