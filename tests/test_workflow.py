@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -33,6 +34,7 @@ FULL_CHAIN = {
     "evaluate": 1,
 }
 DRY_RUN_STATS = ("--dry-run", "--quiet=rules")  # the Job stats table, without each job
+DEMO_BUDGETS = yaml.safe_load((REPO / "config/config.yaml").read_text())["tasks"]["demo"]["budgets_ms"]["cpu"]
 GPU_RULES = {"train_supernet", "search", "train_subtransformer", "evaluate"}
 
 
@@ -76,7 +78,7 @@ def test_titanxp_target_lists_the_full_chain_and_nothing_else(tmp_path, task):
 
 def test_default_target_is_the_demo_on_the_local_cpu(tmp_path):
     counts = job_counts(snakemake(tmp_path, *DRY_RUN_STATS))
-    budgets = 2  # config/config.yaml: tasks.demo.budgets_ms.cpu
+    budgets = len(DEMO_BUDGETS)
     assert counts == {
         "download": 1,
         "prepare": 1,
@@ -106,7 +108,7 @@ def test_slurm_dry_run_places_gpu_rules_on_gpus(tmp_path):
 
 
 def test_demo_gpu_rules_ask_for_no_gpu(tmp_path):
-    result = snakemake(tmp_path, "--dry-run", "results/demo/cpu@12ms/bleu.txt")
+    result = snakemake(tmp_path, "--dry-run", f"results/demo/cpu@{DEMO_BUDGETS[0]:g}ms/bleu.txt")
     for rule in GPU_RULES:
         assert "gpu=0" in job_resources(result.stdout + result.stderr)[rule].split(", ")
 
@@ -209,9 +211,8 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
     first = snakemake(workdir, "--cores", "2", path=fake_hat_path)
     assert first.returncode == 0, first.stderr
     summary = list(csv.DictReader((workdir / "results/demo/summary.csv").open()))
-    assert [(row["hardware"], row["latency_budget_ms"], row["bleu"]) for row in summary] == [
-        ("cpu", "8.0", "1.5"),
-        ("cpu", "12.0", "1.5"),
+    assert [(row["hardware"], float(row["latency_budget_ms"]), row["bleu"]) for row in summary] == [
+        ("cpu", budget, "1.5") for budget in DEMO_BUDGETS
     ]
 
     rerun = snakemake(workdir, "--cores", "2", "--dry-run", path=fake_hat_path)
@@ -243,7 +244,7 @@ def test_default_demo_target_end_to_end(tmp_path):
     setting reruns only search and what follows, and the HTML report renders."""
     first = snakemake(tmp_path, "--cores", "2")
     assert first.returncode == 0, first.stderr[-5000:]
-    runs = [tmp_path / "results/demo/cpu@8ms", tmp_path / "results/demo/cpu@12ms"]
+    runs = [tmp_path / f"results/demo/cpu@{budget:g}ms" for budget in DEMO_BUDGETS]
     for run in runs:
         for name in ("subtransformer.yml", "checkpoint.pt", "bleu.txt", "profile.json", "search.png"):
             assert (run / name).is_file(), run / name
