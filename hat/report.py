@@ -20,8 +20,8 @@ from hat.io import atomic_path, write_text_atomic
 
 RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)ms$")
 
-# bleu.txt: `BLEU = 27.3`, fairseq's `BLEU4 = 27.3, 58.1/...`, sacrebleu's `BLEU = 27.3 ...` or a
-# bare number; an optional `SacreBLEU = ...` line carries the detokenized score.
+# bleu.txt: `hat evaluate`'s `bleu: 27.31` / `sacrebleu: 26.90` lines; `BLEU = 27.3`, fairseq's
+# `BLEU4 = 27.3, 58.1/...` or a bare number are read too.
 _BLEU_LINE = re.compile(r"^\s*BLEU\d*\s*[=:]\s*(?P<score>[-+0-9.eE]+)", re.IGNORECASE)
 _SACREBLEU_LINE = re.compile(r"^\s*SacreBLEU\s*[=:]\s*(?P<score>[-+0-9.eE]+)", re.IGNORECASE)
 

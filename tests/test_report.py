@@ -65,6 +65,7 @@ def test_latency_measured_by_hat_profile_wins_over_the_search_measurement():
         ("27.31\n", (27.31, None)),
         ("BLEU4 = 27.31, 58.1/33.0/21.1/14.2 (BP=1.000, ratio=1.01)\n", (27.31, None)),
         ("BLEU = 26.5 57.9/32.1/20.3/13.5\nSacreBLEU = 25.9\n", (26.5, 25.9)),
+        ("bleu: 27.31\nsacrebleu: 26.90\nsacrebleu_signature: nrefs:1|case:mixed\nbeam: 4\n", (27.31, 26.9)),
     ],
 )
 def test_read_bleu_formats(tmp_path, text, expected):
