@@ -22,10 +22,10 @@ import math
 import os
 import re
 import shutil
-import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from hat.errors import HatError
 from hat.io import atomic_path, load_checkpoint
@@ -91,16 +91,9 @@ def fairseq_options(settings: dict[str, Any]) -> list[str]:
 
 
 def _base_argv(task: Task, data_dir: Path, save_dir: Path, cpu: bool) -> list[str]:
-    from hat.fairseq_plugin import USER_DIR
+    from hat.fairseq_plugin.runtime import task_argv
 
-    if task.path is None:
-        raise HatError(f"task '{task.name}' has no task.yml path")
-    for name in (f"dict.{task.source_lang}.txt", f"dict.{task.target_lang}.txt"):
-        if not (data_dir / name).is_file():
-            raise HatError(f"{data_dir}: no {name} (expected a fairseq-binarized dir from `hat data prepare`)")
-    argv = [str(data_dir), "--user-dir", USER_DIR, "--task", "hat_translation", "--hat-task", str(task.path)]
-    argv += ["--arch", "hat_transformer", "--source-lang", task.source_lang, "--target-lang", task.target_lang]
-    argv += ["--save-dir", str(save_dir)]
+    argv = task_argv(task, data_dir) + ["--arch", "hat_transformer", "--save-dir", str(save_dir)]
     return argv + (["--cpu"] if cpu else [])
 
 
@@ -108,29 +101,17 @@ def _base_argv(task: Task, data_dir: Path, save_dir: Path, cpu: bool) -> list[st
 # Running fairseq
 
 
-def _register_plugin() -> None:
-    """Import the plugin once under its package name and let fairseq's `--user-dir` find it there
-    (otherwise fairseq would put hat/ on sys.path and import a second copy)."""
-    import hat.fairseq_plugin
-
-    sys.modules.setdefault(Path(hat.fairseq_plugin.USER_DIR).name, hat.fairseq_plugin)
-
-
 def run_fairseq_training(argv: list[str], threads: int | None = None) -> None:
     """Parse a fairseq-train command line and train (spawning DDP workers if configured)."""
     import torch
     from fairseq import options
-    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.distributed import utils as distributed_utils
 
-    _register_plugin()
+    from hat.fairseq_plugin import runtime
+
     if threads:
         torch.set_num_threads(threads)
-    parser = options.get_training_parser()
-    args, unknown = options.parse_args_and_arch(parser, input_args=argv, parse_known=True)
-    if unknown:
-        raise HatError(f"unknown training option '{unknown[0]}' (from the task YAML or --override)")
-    distributed_utils.call_main(convert_namespace_to_omegaconf(args), _fairseq_main)
+    distributed_utils.call_main(runtime.parse(options.get_training_parser(), argv), _fairseq_main)
 
 
 def _fairseq_main(cfg) -> None:
@@ -142,7 +123,8 @@ def _fairseq_main(cfg) -> None:
     from fairseq.logging import metrics
     from fairseq_cli.train import train
 
-    _register_plugin()
+    import hat.fairseq_plugin  # noqa: F401  (registers the plugin in spawned DDP workers too)
+
     utils.import_user_module(cfg.common)
     add_defaults(cfg)
     metrics.reset()
@@ -261,13 +243,14 @@ def train_subtransformer(
     init: str = "scratch",
     supernet: str | os.PathLike | None = None,
     average_last: int = 1,
+    out: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
     cpu: bool = False,
     threads: int | None = None,
     extra_args: list[str] | None = None,
 ) -> TrainResult:
-    """Train one SubTransformer as a standalone dense model (spec §6.1) and write save_dir/checkpoint.pt:
-    the best checkpoint, or the average of the last `average_last` epoch checkpoints (spec §6.2).
+    """Train one SubTransformer as a standalone dense model (spec §6.1) and write `out`
+    (default save_dir/checkpoint.pt): the best checkpoint, or the average of the last `average_last` epoch checkpoints (spec §6.2).
 
     init="scratch": HAT's initialisation (a fresh supernet at super shapes, sliced; seed = `seed`
     setting). init="inherit": the slice of a trained supernet (`supernet` checkpoint), paper Table 6.
@@ -284,7 +267,7 @@ def train_subtransformer(
     argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
     argv += fairseq_options(settings) + (extra_args or [])
     run_fairseq_training(argv, threads)
-    final = save_dir / "checkpoint.pt"
+    final = Path(out) if out is not None else save_dir / "checkpoint.pt"
     _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
 

@@ -58,3 +58,34 @@ def build_binarized_corpus(root: Path) -> Path:
     )
     preprocess(args)
     return bin_dir
+
+
+# Settings that make the demo space train in seconds on the cipher corpus (5 updates per epoch).
+FAST_TRAINING = {"max-tokens": "1024", "warmup-updates": "2", "lr": "0.005"}
+
+
+def session_dir(tmp_path_factory, name: str, build) -> Path:
+    """`build(dir)` once per pytest session, shared by every test module (a marker file says done)."""
+    directory = tmp_path_factory.getbasetemp() / name
+    if not (directory / ".done").exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        build(directory)
+        (directory / ".done").touch()
+    return directory
+
+
+def corpus_dir(tmp_path_factory) -> Path:
+    return session_dir(tmp_path_factory, "hat_train_corpus", build_binarized_corpus) / "bin"
+
+
+def trained_supernet(tmp_path_factory, max_update: int = 10) -> Path:
+    """A demo-space supernet trained for `max_update` updates on the cipher corpus: its save dir."""
+    from hat.tasks import load_task
+    from hat.train import train_supernet
+
+    data = corpus_dir(tmp_path_factory)
+
+    def build(save_dir: Path) -> None:
+        train_supernet(load_task("demo"), data, save_dir, {**FAST_TRAINING, "max-update": str(max_update)}, cpu=True)
+
+    return session_dir(tmp_path_factory, f"hat_train_supernet{max_update}", build)

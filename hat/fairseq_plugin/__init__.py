@@ -10,8 +10,12 @@ Load it with `--user-dir <this directory>` (hat.train does so); importing the pa
 fairseq is used only through these registries; nothing in fairseq is patched.
 """
 
+import sys
 from pathlib import Path
 
 from hat.fairseq_plugin import model, task  # noqa: F401  (registration side effects)
 
 USER_DIR = str(Path(__file__).resolve().parent)
+# fairseq imports `--user-dir` by its directory name; alias it so that it finds this package
+# instead of putting hat/ on sys.path and importing (and registering) a second copy.
+sys.modules.setdefault(Path(USER_DIR).name, sys.modules[__name__])

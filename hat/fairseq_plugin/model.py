@@ -28,7 +28,7 @@ MAX_POSITIONS = 1024  # SuperTransformer.max_positions()
 class HatModelConfig(FairseqDataclass):
     dropout: float = field(default=0.1, metadata={"help": "dropout at the super width (scaled with width, spec §1.6)"})
     attention_dropout: float = field(default=0.0, metadata={"help": "attention-probability dropout (never scaled)"})
-    hat_init_model: Optional[str] = field(
+    hat_init_model: Optional[str] = field(  # noqa: UP045 (fairseq reads typing.Optional only)
         default=None,
         metadata={"help": "start from this hat model checkpoint (hat.export.save_model) instead of a fresh supernet"},
     )

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Optional
 
+from fairseq import utils
 from fairseq.logging import metrics
 from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
@@ -32,13 +33,13 @@ VALIDATION_CONFIGS = ("largest", "smallest")
 @dataclass
 class HatTranslationConfig(TranslationConfig):
     hat_task: str = field(default="demo", metadata={"help": "HAT task name or task.yml (its design space)"})
-    hat_subtransformer: Optional[str] = field(
+    hat_subtransformer: Optional[str] = field(  # noqa: UP045 (fairseq reads typing.Optional only)
         default=None, metadata={"help": "train/validate only this SubTransformer YAML (no sampling)"}
     )
     hat_best_config: str = field(
         default="smallest", metadata={"help": "validation config whose loss is fairseq's `loss`: largest|smallest"}
     )
-    hat_sample_log: Optional[str] = field(
+    hat_sample_log: Optional[str] = field(  # noqa: UP045 (fairseq reads typing.Optional only)
         default=None, metadata={"help": "append one JSON line {update, config} per trained update (for audits)"}
     )
 
@@ -107,7 +108,7 @@ class HatTranslationTask(TranslationTask):
         for name in ("subtransformer", *VALIDATION_CONFIGS):
             key = f"{name}_loss"
             if sample_size and any(key in log for log in logging_outputs):
-                loss_sum = sum(log.get(key, 0) for log in logging_outputs)
+                loss_sum = utils.item(sum(log.get(key, 0) for log in logging_outputs))
                 metrics.log_scalar(key, loss_sum / sample_size / math.log(2), sample_size, round=3)
 
     def _log_sample(self, update_num: int, config: SubConfig) -> None:

@@ -1,0 +1,29 @@
+"""`hat evaluate`: translate a test split, write HAT's BLEU and SacreBLEU (hat.evaluate)."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    evaluate = subparsers.add_parser("evaluate", help="beam search + tokenized BLEU + SacreBLEU -> bleu.txt")
+    evaluate.add_argument("--task", required=True, help="task name or task.yml")
+    evaluate.add_argument("--checkpoint", required=True, help="model checkpoint (e.g. SAVE_DIR/checkpoint.pt)")
+    evaluate.add_argument("--data", required=True, help="fairseq-binarized dir")
+    evaluate.add_argument("--out", required=True, help="bleu.txt to write; hypotheses go beside it")
+    evaluate.add_argument("--config", help="SubTransformer YAML, when --checkpoint is a supernet")
+    evaluate.add_argument("--subset", default="test")
+    evaluate.add_argument("--beam", type=int, help="beam size (default: the task's)")
+    evaluate.add_argument("--lenpen", type=float, help="length penalty (default: the task's)")
+    evaluate.add_argument("--device", default="cpu", help="cpu or cuda")
+    evaluate.set_defaults(func=_evaluate)
+
+
+def _evaluate(args) -> int:
+    from hat.evaluate import evaluate
+    from hat.tasks import load_task
+
+    report = evaluate(
+        load_task(args.task), args.checkpoint, args.data, args.out, subset=args.subset, beam=args.beam,
+        lenpen=args.lenpen, config_path=args.config, device=args.device,
+    )  # fmt: skip
+    print(f"{args.out}: BLEU {report['bleu']}, SacreBLEU {report['sacrebleu']} ({report['sentences']} sentences)")
+    return 0

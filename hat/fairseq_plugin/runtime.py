@@ -1,0 +1,50 @@
+"""Building fairseq configs and tasks from hat's inputs (argv in, fairseq objects out)."""
+
+from pathlib import Path
+
+from hat.errors import HatError
+from hat.fairseq_plugin import USER_DIR
+from hat.tasks import Task
+
+
+def task_argv(hat_task: Task, data_dir: str | Path) -> list[str]:
+    """fairseq arguments selecting the `hat_translation` task on a binarized dir."""
+    data_dir = Path(data_dir)
+    if hat_task.path is None:
+        raise HatError(f"task '{hat_task.name}' has no task.yml path")
+    for name in (f"dict.{hat_task.source_lang}.txt", f"dict.{hat_task.target_lang}.txt"):
+        if not (data_dir / name).is_file():
+            raise HatError(f"{data_dir}: no {name} (expected a fairseq-binarized dir from `hat data prepare`)")
+    return [
+        str(data_dir), "--user-dir", USER_DIR, "--task", "hat_translation", "--hat-task", str(hat_task.path),
+        "--source-lang", hat_task.source_lang, "--target-lang", hat_task.target_lang,
+    ]  # fmt: skip
+
+
+def parse(parser, argv: list[str]):
+    """argv -> fairseq's omegaconf config; unknown options are HatErrors naming the option."""
+    import warnings
+
+    from fairseq import options
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+
+    args, unknown = options.parse_args_and_arch(parser, input_args=argv, parse_known=True)
+    if unknown:
+        raise HatError(f"unknown fairseq option '{unknown[0]}' (from the task YAML or --override)")
+    with warnings.catch_warnings():  # hydra's deprecation notices about fairseq's own config store
+        warnings.simplefilter("ignore")
+        return convert_namespace_to_omegaconf(args)
+
+
+def setup_task(hat_task: Task, data_dir: str | Path, subsets: tuple[str, ...], extra: tuple[str, ...] = ()):
+    """A `hat_translation` task with `subsets` loaded, plus its fairseq config (for inference)."""
+    from fairseq import options, tasks
+
+    cfg = parse(options.get_generation_parser(), task_argv(hat_task, data_dir) + list(extra))
+    task = tasks.setup_task(cfg.task)
+    for subset in subsets:
+        try:
+            task.load_dataset(subset, combine=False, epoch=1)
+        except FileNotFoundError as err:
+            raise HatError(f"{data_dir}: no '{subset}' split ({err})") from None
+    return cfg, task

@@ -1,0 +1,88 @@
+"""BLEU scoring and `hat evaluate` (hat.evaluate, spec §6.3)."""
+
+import random
+import shutil
+import subprocess
+
+import pytest
+from fixtures_train import corpus_dir, trained_supernet
+
+from hat.errors import HatError
+from hat.evaluate import read_report, sacre_bleu, split_compounds, tokenized_bleu
+
+COMPOUND_CASES = {
+    "a well-known fact": "a well ##AT##-##AT## known fact",
+    "state-of-the-art": "state ##AT##-##AT## of ##AT##-##AT## the ##AT##-##AT## art",
+    "a-b-c": "a ##AT##-##AT## b-c",  # non-overlapping, left to right, as perl's s///g
+    "x - y": "x - y",
+    "-leading trailing-": "-leading trailing-",
+    "Moses @-@ split": "Moses @ ##AT##-##AT## @ split",
+}
+
+
+@pytest.mark.parametrize("line", list(COMPOUND_CASES))
+def test_compound_splitting_matches_spec(line):
+    assert split_compounds(line) == COMPOUND_CASES[line]
+
+
+@pytest.mark.skipif(shutil.which("perl") is None, reason="perl not installed")
+def test_compound_splitting_equals_fairseqs_perl_rule():
+    lines = list(COMPOUND_CASES) + ["e-mail co-op x-y-z-w 1-2 --", "a--b a-- --b"]
+    perl = subprocess.run(
+        ["perl", "-ple", "s{(\\S)-(\\S)}{$1 ##AT##-##AT## $2}g"], input="\n".join(lines) + "\n",
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert [split_compounds(line) for line in lines] == perl.stdout.splitlines()
+
+
+def test_perfect_hypotheses_score_100():
+    refs = ["the cat sat on the mat .", "a well-known , long-winded sentence here ."]
+    assert tokenized_bleu(refs, refs) == pytest.approx(100.0)
+    assert sacre_bleu(refs, refs)[0] == pytest.approx(100.0)
+
+
+def test_tokenized_bleu_equals_fairseqs_scorer():
+    from fairseq.data import Dictionary
+    from fairseq.scoring.bleu import BleuConfig, Scorer
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(12)] + ["a-b", "c-d"]
+    refs = [" ".join(rng.choices(words, k=rng.randint(4, 12))) for _ in range(50)]
+    hyps = [" ".join(w if rng.random() < 0.7 else rng.choice(words) for w in r.split()) for r in refs]
+    vocab = Dictionary()
+    scorer = Scorer(BleuConfig(pad=vocab.pad(), eos=vocab.eos(), unk=vocab.unk()))
+    for ref, hyp in zip(refs, hyps):
+        scorer.add(vocab.encode_line(split_compounds(ref)).int(), vocab.encode_line(split_compounds(hyp)).int())
+    assert tokenized_bleu(hyps, refs) == pytest.approx(scorer.score(), abs=1e-4)
+
+
+def test_mismatched_lengths_are_errors():
+    with pytest.raises(HatError, match="2 hypotheses for 1 references"):
+        tokenized_bleu(["a", "b"], ["a"])
+
+
+def test_evaluate_writes_report_and_hypotheses(tmp_path_factory, tmp_path):
+    from hat.cli import main
+    from hat.space import write_subconfig
+    from hat.tasks import load_task
+
+    demo = load_task("demo")
+    write_subconfig(demo.space.smallest(1), tmp_path / "sub.yml")
+    supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
+    args = ["evaluate", "--task", "demo", "--checkpoint", str(supernet), "--config", str(tmp_path / "sub.yml")]
+    assert main(args + ["--data", str(corpus_dir(tmp_path_factory)), "--out", str(tmp_path / "bleu.txt")]) == 0
+    report = read_report(tmp_path / "bleu.txt")
+    for key in ("bleu", "sacrebleu", "sacrebleu_signature", "beam", "lenpen", "checkpoint", "subset"):
+        assert key in report
+    assert 0.0 <= float(report["bleu"]) <= 100.0 and report["sacrebleu_signature"].startswith("nrefs:1")
+    assert (report["beam"], report["lenpen"], report["subset"]) == ("4", "0.6", "test")
+    hypotheses = (tmp_path / report["hypotheses"]).read_text().splitlines()
+    assert len(hypotheses) == int(report["sentences"]) == 20
+
+
+def test_supernet_checkpoint_without_config_is_a_hat_error(tmp_path_factory, tmp_path):
+    from hat.cli import main
+
+    supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
+    args = ["evaluate", "--task", "demo", "--checkpoint", str(supernet), "--data", str(corpus_dir(tmp_path_factory))]
+    assert main(args + ["--out", str(tmp_path / "bleu.txt")]) == 2

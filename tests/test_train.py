@@ -1,0 +1,167 @@
+"""SuperTransformer / SubTransformer training through fairseq (hat.train, hat.fairseq_plugin)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from fixtures_train import FAST_TRAINING, corpus_dir, trained_supernet
+
+from hat.errors import HatError
+from hat.io import load_checkpoint
+from hat.space import SubConfig, write_subconfig
+from hat.tasks import load_task
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return load_task("demo")
+
+
+def read_sample_log(path: Path) -> list[tuple[int, SubConfig]]:
+    return [
+        (entry["update"], SubConfig.from_hat_dict(entry["config"]))
+        for entry in map(json.loads, path.read_text().splitlines())
+    ]
+
+
+def test_config_for_update_is_hats_seeded_draw(demo):
+    from hat.fairseq_plugin.task import config_for_update
+
+    configs = [config_for_update(demo.space, n) for n in range(20)]
+    assert configs == [demo.space.sample(random.Random(n)) for n in range(20)]
+    assert len(set(configs)) > 10  # the sequence actually varies between updates
+
+
+def test_settings_map_hat_keys_to_fairseq(demo):
+    from hat.train import fairseq_options, parse_overrides, training_settings
+
+    wmt = load_task("wmt14ende")
+    argv = fairseq_options(training_settings(wmt, parse_overrides(["--update-freq=2"]), subtransformer=False))
+    value = {key: argv[argv.index(key) + 1] for key in ("--lr", "--min-lr")}
+    assert float(value["--lr"]) == 1e-3 and float(value["--min-lr"]) == 1e-7  # HAT's cosine max-lr / lr
+    assert "--fp16" in argv and argv[argv.index("--update-freq") + 1] == "2"
+    assert "--encoder-embed-dim" not in argv and "--arch" not in argv  # space keys are not fairseq's
+    sub = fairseq_options(training_settings(wmt, {}, subtransformer=True))
+    assert sub[sub.index("--warmup-updates") + 1] == "4000"  # spec §6.1
+    assert "--fp16" not in fairseq_options(training_settings(demo, {}, subtransformer=False))
+    with pytest.raises(HatError, match="max-update"):
+        parse_overrides(["max-update"])
+
+
+def test_unknown_override_is_a_hat_error(demo, tmp_path_factory, tmp_path):
+    from hat.train import train_supernet
+
+    with pytest.raises(HatError, match="--no-such-option"):
+        train_supernet(demo, corpus_dir(tmp_path_factory), tmp_path, {"no-such-option": "1"}, cpu=True)
+
+
+def test_supernet_loss_falls_and_checkpoints_are_plain(demo, tmp_path_factory):
+    save_dir = trained_supernet(tmp_path_factory)
+    first, second = (load_checkpoint(save_dir / f"checkpoint{epoch}.pt") for epoch in (1, 2))
+    assert second["extra_state"]["val_loss"] < first["extra_state"]["val_loss"] - 0.1
+    best = load_checkpoint(save_dir / "checkpoint_best.pt")  # weights_only=True
+    assert best["hat"]["task"] == "demo" and best["hat"]["config"] is None
+    assert set(best["model"]) == set(core_keys(demo, corpus_dir(tmp_path_factory)))  # the core's own key names
+    from hat.export import load_supernet
+
+    model, space = load_supernet(save_dir / "checkpoint_best.pt")
+    assert space.to_hat_dict() == demo.space.to_hat_dict()
+    name = "encoder.layers.0.ffn.fc1.weight"
+    assert torch.equal(model.state_dict()[name], best["model"][name])
+
+
+def core_keys(task, data: Path):
+    from fairseq.data import Dictionary
+
+    from hat.supernet import SuperTransformer
+
+    vocab = len(Dictionary.load(str(data / "dict.src.txt")))
+    return SuperTransformer(task.space, vocab, vocab).state_dict().keys()
+
+
+def test_sampled_sequence_identical_across_runs_and_resume(demo, tmp_path_factory, tmp_path):
+    from hat.train import train_supernet
+
+    data = corpus_dir(tmp_path_factory)
+    logs = {}
+    for name, stops in (("straight", [4]), ("resumed", [2, 4])):
+        log = tmp_path / f"{name}.jsonl"
+        for max_update in stops:
+            settings = {**FAST_TRAINING, "max-update": str(max_update), "hat-sample-log": str(log)}
+            result = train_supernet(demo, data, tmp_path / name, settings, cpu=True)
+        assert result.num_updates == 4
+        logs[name] = read_sample_log(log)
+    expected = [(n, demo.space.sample(random.Random(n))) for n in range(4)]
+    assert logs["straight"] == expected
+    assert logs["resumed"] == expected  # no update trained twice, none skipped
+
+
+def test_torn_last_checkpoint_is_replaced_before_resume(tmp_path):
+    from hat.train import _repair_last_checkpoint
+
+    good = {"model": {"w": torch.ones(3)}, "optimizer_history": [{"num_updates": 4}]}
+    torch.save(good, tmp_path / "checkpoint2.pt")
+    torch.save(good, tmp_path / "checkpoint_last.pt")
+    whole = (tmp_path / "checkpoint_last.pt").read_bytes()
+    (tmp_path / "checkpoint_last.pt").write_bytes(whole[: len(whole) // 2])  # killed mid-copy
+    _repair_last_checkpoint(tmp_path)
+    assert torch.equal(load_checkpoint(tmp_path / "checkpoint_last.pt")["model"]["w"], torch.ones(3))
+
+
+def test_sigkill_then_rerun_resumes(demo, tmp_path_factory, tmp_path):
+    data = corpus_dir(tmp_path_factory)
+    log = tmp_path / "samples.jsonl"
+    command = [sys.executable, "-m", "hat.cli", "train", "supernet", "--task", "demo", "--data", str(data),
+               "--save-dir", str(tmp_path / "run"), "--cpu", "--threads", "1"]  # fmt: skip
+    command += [f"--override={k}={v}" for k, v in FAST_TRAINING.items()]
+    command += ["--override=max-update=12", "--override=save-interval-updates=2", f"--override=hat-sample-log={log}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "run" / "checkpoint_last.pt"
+    deadline = time.time() + 600
+    while not (last.exists() and len(log.read_text().splitlines()) >= 6) and time.time() < deadline:
+        time.sleep(0.02)
+    assert first.poll() is None, "training ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    saved = load_checkpoint(last)["optimizer_history"][-1]["num_updates"]
+    assert 2 <= saved < 12
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    updates = [update for update, _ in read_sample_log(log)]
+    resumed_from = updates.index(saved, updates.index(saved) + 1)  # the rerun's first update
+    assert updates[resumed_from:] == list(range(saved, 12))
+    assert load_checkpoint(last)["optimizer_history"][-1]["num_updates"] == 12
+
+
+def test_subtransformer_inherit_and_average(demo, tmp_path_factory, tmp_path):
+    from hat.export import load_model, load_supernet
+    from hat.train import train_subtransformer
+
+    supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
+    config = demo.space.smallest(arbitrary=1)
+    write_subconfig(config, tmp_path / "sub.yml")
+    result = train_subtransformer(
+        demo, tmp_path / "sub.yml", corpus_dir(tmp_path_factory), tmp_path / "train", init="inherit",
+        supernet=supernet, average_last=2, overrides={**FAST_TRAINING, "max-update": "10"}, cpu=True,
+    )  # fmt: skip
+    assert result.num_updates == 10
+    model = load_model(result.checkpoint)
+    assert model.config == config
+    sources = [load_checkpoint(tmp_path / "train" / f"checkpoint{e}.pt")["model"] for e in (1, 2)]
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(tensor, (sources[0][name] + sources[1][name]) / 2)
+    inherited = load_model(tmp_path / "train" / "init_model.pt").state_dict()
+    super_fc1 = load_supernet(supernet)[0].state_dict()["decoder.layers.0.ffn.fc1.weight"]
+    assert torch.equal(
+        inherited["decoder.layers.0.ffn.fc1.weight"],
+        super_fc1[: config.decoder_ffn_embed_dim[0], : config.decoder_embed_dim],
+    )
