@@ -76,8 +76,9 @@ def bench_updates(repeats: int, batch: int, length: int) -> None:
         for key in models:  # warm-up
             update_step(models[key], optimizers[key], sample)
         for _ in range(3):  # interleaved rounds: drift hits both alike
-            for key in models:
-                times[key].append(median_ms(lambda k=key: update_step(models[k], optimizers[k], sample), repeats))
+            for key, model in models.items():
+                step = lambda m=model, o=optimizers[key]: update_step(m, o, sample)  # noqa: E731
+                times[key].append(median_ms(step, repeats))
         ms = {key: min(values) for key, values in times.items()}
         print(f"{name:<22}{ms['supernet']:>12.1f}{ms['fairseq']:>12.1f}{ms['supernet'] / ms['fairseq']:>8.2f}")
 

@@ -250,7 +250,8 @@ def train_subtransformer(
     extra_args: list[str] | None = None,
 ) -> TrainResult:
     """Train one SubTransformer as a standalone dense model (spec §6.1) and write `out`
-    (default save_dir/checkpoint.pt): the best checkpoint, or the average of the last `average_last` epoch checkpoints (spec §6.2).
+    (default save_dir/checkpoint.pt): the best checkpoint, or the average of the last
+    `average_last` epoch checkpoints (spec §6.2).
 
     init="scratch": HAT's initialisation (a fresh supernet at super shapes, sliced; seed = `seed`
     setting). init="inherit": the slice of a trained supernet (`supernet` checkpoint), paper Table 6.

@@ -13,7 +13,19 @@ import sys
 
 from hat.errors import HatError
 
-COMMAND_GROUPS = ["space", "profile", "export", "search", "report", "data", "latency", "predictor", "train", "validate", "evaluate"]
+COMMAND_GROUPS = [
+    "space",
+    "profile",
+    "export",
+    "search",
+    "report",
+    "data",
+    "latency",
+    "predictor",
+    "train",
+    "validate",
+    "evaluate",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
