@@ -204,6 +204,12 @@ class _Evolution:
         _fill_cache(self.fitness_cache, configs, self.fitness)
         return [self.fitness_cache[config] for config in configs]
 
+    def rank(self, population: list[Gene]) -> tuple[list[Gene], list[float]]:
+        """The population sorted by loss, best first (stable: ties keep population order)."""
+        losses = self.scores(population)
+        order = sorted(range(len(population)), key=losses.__getitem__)
+        return [population[i] for i in order], [losses[i] for i in order]
+
     # ---- candidates ----------------------------------------------------------------------
 
     def draw_feasible(self, draw: Callable[[], Gene], count: int, what: str) -> list[Gene]:
@@ -284,14 +290,11 @@ class _Evolution:
         resumed = done
         for generation in range(done, settings.iterations):
             started = time.perf_counter()
-            losses = self.scores(population)
-            order = sorted(range(len(population)), key=losses.__getitem__)
-            ranked = [population[i] for i in order]
-            ranked_losses = [losses[i] for i in order]
+            ranked, ranked_losses = self.rank(population)
             row = GenerationLog(
                 generation=generation + 1,
                 best_fitness=ranked_losses[0],
-                mean_fitness=math.fsum(losses) / len(losses),
+                mean_fitness=math.fsum(ranked_losses) / len(ranked_losses),
                 best_predicted_ms=self.predicted_ms(ranked[:1])[0],
                 evaluations=len(self.fitness_cache),
                 seconds=0.0,

@@ -207,7 +207,7 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
         measured = sidecar["measured"]
         lines.append(
             f"measured on {measured['device']}: {measured['latency_ms']:.4g} ms "
-            f"(predictor off by {measured['error_pct']:+.1f} %)"
+            f"(the prediction is {measured['error_pct']:+.1f} % off)"
         )
     if sidecar["warning"]:
         lines.append(f"hat: warning: {sidecar['warning']}")
