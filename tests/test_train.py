@@ -19,6 +19,7 @@ from hat.space import SubConfig, write_subconfig
 from hat.tasks import load_task
 
 REPO = Path(__file__).resolve().parents[1]
+HAT_MAIN = "import sys; from hat.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 @pytest.fixture(scope="module")
@@ -120,22 +121,25 @@ def test_torn_last_checkpoint_is_replaced_before_resume(tmp_path):
 def test_sigkill_then_rerun_resumes(demo, tmp_path_factory, tmp_path):
     data = corpus_dir(tmp_path_factory)
     log = tmp_path / "samples.jsonl"
-    command = [sys.executable, "-m", "hat.cli", "train", "supernet", "--task", "demo", "--data", str(data),
+    command = [sys.executable, "-c", HAT_MAIN, "train", "supernet", "--task", "demo", "--data", str(data),
                "--save-dir", str(tmp_path / "run"), "--cpu", "--threads", "1"]  # fmt: skip
     command += [f"--override={k}={v}" for k, v in FAST_TRAINING.items()]
     command += ["--override=max-update=12", "--override=save-interval-updates=2", f"--override=hat-sample-log={log}"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output = open(tmp_path / "train.log", "w")
+    first = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     last = tmp_path / "run" / "checkpoint_last.pt"
     deadline = time.time() + 600
-    while not (last.exists() and len(log.read_text().splitlines()) >= 6) and time.time() < deadline:
+    while first.poll() is None and not (last.exists() and len(log.read_text().splitlines()) >= 6):
+        assert time.time() < deadline
         time.sleep(0.02)
-    assert first.poll() is None, "training ended before it could be killed"
+    assert first.poll() is None, (tmp_path / "train.log").read_text()[-2000:]
     first.send_signal(signal.SIGKILL)
     first.wait()
     saved = load_checkpoint(last)["optimizer_history"][-1]["num_updates"]
     assert 2 <= saved < 12
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(command, env=env, check=True, stdout=output, stderr=subprocess.STDOUT)
+    output.close()
     updates = [update for update, _ in read_sample_log(log)]
     resumed_from = updates.index(saved, updates.index(saved) + 1)  # the rerun's first update
     assert updates[resumed_from:] == list(range(saved, 12))
