@@ -169,3 +169,26 @@ def test_subtransformer_inherit_and_average(demo, tmp_path_factory, tmp_path):
         inherited["decoder.layers.0.ffn.fc1.weight"],
         super_fc1[: config.decoder_ffn_embed_dim[0], : config.decoder_embed_dim],
     )
+
+
+def test_subtransformer_from_scratch_starts_from_a_sliced_fresh_supernet(demo, tmp_path_factory, tmp_path):
+    """HAT's from-scratch init (spec §1.6, §6.1): super-shape init with the run's seed, then sliced."""
+    from fairseq.data import Dictionary
+
+    from hat.export import export_subtransformer, load_model
+    from hat.supernet import SuperTransformer
+    from hat.train import train_subtransformer
+
+    data = corpus_dir(tmp_path_factory)
+    config = demo.space.smallest(arbitrary=1)
+    write_subconfig(config, tmp_path / "sub.yml")
+    overrides = {**FAST_TRAINING, "max-update": "1", "seed": "7"}
+    train_subtransformer(
+        demo, tmp_path / "sub.yml", data, tmp_path / "train", init="scratch", overrides=overrides, cpu=True
+    )
+    vocab = len(Dictionary.load(str(data / "dict.src.txt")))
+    torch.manual_seed(7)
+    expected = export_subtransformer(SuperTransformer(demo.space, vocab, vocab), config).state_dict()
+    initial = load_model(tmp_path / "train" / "init_model.pt").state_dict()
+    assert initial.keys() == expected.keys()
+    assert all(torch.equal(initial[name], expected[name]) for name in expected)
