@@ -3,10 +3,19 @@
 
 import re
 import shlex
+from pathlib import Path
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+# The file whose presence says a task's binarized data directory is complete (see data.smk).
+DATA_MANIFEST = "results/{task}/data/manifest.json"
+
+
+def directory_of(name):
+    """A params function: the directory holding input `name` (e.g. the data dir of its manifest)."""
+    return lambda wildcards, input: str(Path(input[name]).parent)
 
 # TASKS (names under config's tasks) and HARDWARE (config's hardware mapping) are set by the
 # Snakefile once the config is valid.
@@ -82,6 +91,17 @@ def measuring_threads(hw):
 def measure_arg(wildcards):
     """`hat search --measure`: the device to time the result on where this hardware is measured, else none."""
     return measured_device(wildcards.hw) or "none"
+
+
+def measure_threads_arg(wildcards):
+    """`hat search --measure-threads`: time the result with the threads its latency dataset used."""
+    return HARDWARE[wildcards.hw]["measure"].get("threads", 1) if measured_device(wildcards.hw) else 1
+
+
+def valid_batches_arg(wildcards):
+    """`hat search --valid-max-batches N`, or nothing for HAT's full valid split."""
+    batches = stage(wildcards.task, "search").get("valid_max_batches")
+    return f"--valid-max-batches {batches}" if batches else ""
 
 
 def format_budget(ms):

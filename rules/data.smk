@@ -1,4 +1,7 @@
 # Task data (spec §8): raw corpora (the demo is generated offline), then Moses/BPE/binarize.
+# Each directory's manifest.json (written last by `hat data`) is the declared output, never the
+# directory itself: a failed job then leaves the resume state (partial downloads, finished
+# preprocessing steps) in place instead of Snakemake deleting the whole directory.
 
 
 localrules:
@@ -7,24 +10,27 @@ localrules:
 
 rule download:
     output:
-        directory("resources/{task}/raw"),
+        "resources/{task}/raw/manifest.json",
     params:
         task=task_arg,
+        raw_dir=lambda wildcards, output: str(Path(output[0]).parent),
     log:
         "logs/{task}/download.log",
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat data download --task {params.task} --out-dir {output} > {log} 2>&1"
+        "hat data download --task {params.task} --out-dir {params.raw_dir} > {log} 2>&1"
 
 
 rule prepare:
     input:
-        "resources/{task}/raw",
+        raw="resources/{task}/raw/manifest.json",
     output:
-        directory("results/{task}/data"),
+        DATA_MANIFEST,
     params:
         task=task_arg,
+        raw_dir=directory_of("raw"),
+        data_dir=lambda wildcards, output: str(Path(output[0]).parent),
     threads: 8
     resources:
         runtime=240,
@@ -35,4 +41,5 @@ rule prepare:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat data prepare --task {params.task} --raw-dir {input} --out-dir {output} --threads {threads} > {log} 2>&1"
+        "hat data prepare --task {params.task} --raw-dir {params.raw_dir} --out-dir {params.data_dir}"
+        " --threads {threads} > {log} 2>&1"

@@ -6,11 +6,12 @@
 rule evaluate:
     input:
         checkpoint="results/{task}/{hw}@{lat}ms/checkpoint.pt",
-        data="results/{task}/data",
+        data=DATA_MANIFEST,
     output:
         "results/{task}/{hw}@{lat}ms/bleu.txt",
     params:
         task=task_arg,
+        data_dir=directory_of("data"),
     threads: 2
     resources:
         gpu=gpus,
@@ -22,7 +23,7 @@ rule evaluate:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {input.data} --out {output} > {log} 2>&1"
+        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output} > {log} 2>&1"
 
 
 localrules:

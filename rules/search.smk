@@ -5,7 +5,7 @@
 rule search:
     input:
         supernet="results/{task}/supernet/checkpoint_best.pt",
-        data="results/{task}/data",
+        data=DATA_MANIFEST,
         predictor="results/{task}/predictor/{hw}.pt",
     output:
         config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
@@ -19,10 +19,13 @@ rule search:
         ),
     params:
         task=task_arg,
+        data_dir=directory_of("data"),
         seed=lambda wildcards: stage(wildcards.task, "search")["seed"],
         population=lambda wildcards: stage(wildcards.task, "search")["population"],
         iterations=lambda wildcards: stage(wildcards.task, "search")["iterations"],
         measure=measure_arg,
+        measure_threads=measure_threads_arg,
+        valid_batches=valid_batches_arg,
         device=lambda wildcards: settings(wildcards.task)["device"],
     threads: 2
     resources:
@@ -35,7 +38,8 @@ rule search:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat search --task {params.task} --supernet {input.supernet} --data {input.data}"
+        "hat search --task {params.task} --supernet {input.supernet} --data {params.data_dir}"
         " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
-        " --device {params.device} --measure {params.measure} --no-progress --out {output.config} > {log} 2>&1"
+        " {params.valid_batches} --device {params.device} --threads {threads} --measure {params.measure}"
+        " --measure-threads {params.measure_threads} --no-progress --out {output.config} > {log} 2>&1"

@@ -5,12 +5,13 @@
 rule train_subtransformer:
     input:
         config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
-        data="results/{task}/data",
+        data=DATA_MANIFEST,
         supernet="results/{task}/supernet/checkpoint_best.pt",
     output:
         "results/{task}/{hw}@{lat}ms/checkpoint.pt",
     params:
         task=task_arg,
+        data_dir=directory_of("data"),
         save_dir="results/{task}/{hw}@{lat}ms/train",
         init=lambda wildcards: stage(wildcards.task, "subtransformer")["init"],
         cpu=cpu_flag,
@@ -26,6 +27,6 @@ rule train_subtransformer:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat train subtransformer --task {params.task} --config {input.config} --data {input.data}"
+        "hat train subtransformer --task {params.task} --config {input.config} --data {params.data_dir}"
         " --save-dir {params.save_dir} --out {output} --init {params.init} --supernet {input.supernet}"
         " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"

@@ -4,11 +4,12 @@
 
 rule train_supernet:
     input:
-        data="results/{task}/data",
+        data=DATA_MANIFEST,
     output:
         "results/{task}/supernet/checkpoint_best.pt",
     params:
         task=task_arg,
+        data_dir=directory_of("data"),
         save_dir="results/{task}/supernet",
         cpu=cpu_flag,
         overrides=lambda wildcards: override_args(stage(wildcards.task, "supernet")["overrides"]),
@@ -23,5 +24,5 @@ rule train_supernet:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat train supernet --task {params.task} --data {input.data} --save-dir {params.save_dir}"
+        "hat train supernet --task {params.task} --data {params.data_dir} --save-dir {params.save_dir}"
         " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"

@@ -169,7 +169,7 @@ def touch(path, text="x"):
     path.write_text(text)
 command = " ".join(argv[:2])
 if command in ("data download", "data prepare"):
-    touch(opt("--out-dir") / "done")
+    touch(opt("--out-dir") / "manifest.json")
 elif command == "train supernet":
     touch(opt("--save-dir") / "checkpoint_best.pt")
 elif command in ("latency dataset", "latency fetch-published", "train subtransformer"):

@@ -6,9 +6,26 @@ needs is all in its task.yml `data:` section (`hat.data.config`); docs/data.md l
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from hat.data.config import DataConfig
+from hat.io import write_text_atomic
+
+# Written last by `hat data download` and `hat data prepare`: its presence means the directory is
+# complete. The workflow declares it (not the directory) as the output, so a failed job never
+# makes Snakemake delete the directory that holds the resume state (partial downloads, step markers).
+MANIFEST = "manifest.json"
+
+
+def write_manifest(directory: Path) -> None:
+    """List every visible file under `directory` with its size, as `directory/manifest.json`."""
+    files = {
+        str(path.relative_to(directory)): path.stat().st_size
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != MANIFEST and not any(part.startswith(".") for part in path.parts)
+    }
+    write_text_atomic(directory / MANIFEST, json.dumps(files, indent=1) + "\n")
 
 
 def fetch_raw(config: DataConfig, raw_dir: Path) -> None:
@@ -28,3 +45,4 @@ def fetch_raw(config: DataConfig, raw_dir: Path) -> None:
         download.place_local_files(config.sources[0], raw_dir, check_parallel)
     else:
         download.download_task(config, raw_dir)
+    write_manifest(raw_dir)

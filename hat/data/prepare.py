@@ -23,6 +23,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from hat.data import MANIFEST, write_manifest
 from hat.data.config import SPLITS, DataConfig
 from hat.data.corpus import read_part
 from hat.data.download import link_or_copy
@@ -60,6 +61,7 @@ def prepare(config: DataConfig, raw_dir: Path, out_dir: Path, threads: int) -> N
     work = _Work(config, Path(raw_dir), Path(out_dir), max(1, threads))
     steps_dir = work.out_dir / ".steps"
     _reset_markers_if_config_changed(steps_dir, config)
+    ran_a_step = False
     for name, run in _STEPS:
         marker = steps_dir / f"{name}.done"
         if marker.is_file():
@@ -68,6 +70,9 @@ def prepare(config: DataConfig, raw_dir: Path, out_dir: Path, threads: int) -> N
         log.info("data prepare: step %s", name)
         run(work)
         write_text_atomic(marker, "")
+        ran_a_step = True
+    if ran_a_step or not (work.out_dir / MANIFEST).is_file():
+        write_manifest(work.out_dir)
 
 
 def _reset_markers_if_config_changed(steps_dir: Path, config: DataConfig) -> None:
