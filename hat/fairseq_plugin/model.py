@@ -2,7 +2,7 @@
 
 The core `SuperTransformer` (hat/supernet.py) holds every parameter; the fairseq encoder and
 decoder below only translate calling conventions and hold no parameters of their own. The
-model's `state_dict()` is the core's own state dict (keys such as `encoder.layers.0.fc1.weight`),
+model's `state_dict()` is the core's own state dict (keys such as `encoder.layers.0.ffn.fc1.weight`),
 so the checkpoints fairseq writes are readable by torch-only code (`hat.export.load_model`).
 """
 
