@@ -10,8 +10,9 @@ backward alone; interleaved, median of N per round, best of 3 rounds. Goal: rati
 supernet's Adam step updates every super-sized tensor (as HAT's does: 76 M parameters for the
 WMT supernet vs 48 M at 512/2048), which the forward+backward column leaves out.
 
-Part 2 scores random demo-space SubTransformers with `InheritedValidator` on a generated
-binarized corpus (the test fixture's) and prints SubTransformers per second.
+Part 2 scores random demo-space SubTransformers with `InheritedValidator` and prints
+SubTransformers per second: on the test fixture's generated corpus with a fresh supernet, or on
+`--data results/demo/data --supernet results/demo/supernet/checkpoint_best.pt`.
 """
 
 from __future__ import annotations
@@ -93,22 +94,18 @@ def bench_updates(repeats: int, batch: int, length: int) -> None:
         )
 
 
-def bench_validation(configs: int) -> None:
-    sys.path.insert(0, str(REPO / "tests"))
-    from fixtures_train import build_binarized_corpus
-
-    from hat.export import save_model
-    from hat.supernet import SuperTransformer
+def bench_validation(configs: int, data: Path | None, supernet: Path | None) -> None:
+    """Score `configs` random demo SubTransformers; on `data`/`supernet` if given, else on the test
+    fixture's generated corpus with a freshly initialized supernet."""
     from hat.tasks import load_task
     from hat.validate import InheritedValidator
 
     task = load_task("demo")
     with tempfile.TemporaryDirectory() as tmp:
-        data = build_binarized_corpus(Path(tmp) / "corpus")
-        vocab = len((data / "dict.src.txt").read_text().splitlines()) + 4
-        save_model(SuperTransformer(task.space, vocab, vocab), Path(tmp) / "super.pt", space=task.space, task="demo")
+        if data is None or supernet is None:
+            data, supernet = generated_corpus_and_supernet(task, Path(tmp))
         start = time.perf_counter()
-        validator = InheritedValidator(task, Path(tmp) / "super.pt", data)
+        validator = InheritedValidator(task, supernet, data)
         setup_s = time.perf_counter() - start
         rng = random.Random(0)
         samples = [task.space.sample(rng) for _ in range(configs)]
@@ -120,16 +117,33 @@ def bench_validation(configs: int) -> None:
           f"= {configs / elapsed:.1f} SubTransformers/s (setup, once: {setup_s:.1f} s)")  # fmt: skip
 
 
+def generated_corpus_and_supernet(task, tmp: Path) -> tuple[Path, Path]:
+    sys.path.insert(0, str(REPO / "tests"))
+    from fixtures_train import build_binarized_corpus
+
+    from hat.export import save_model
+    from hat.supernet import SuperTransformer
+
+    data = build_binarized_corpus(tmp / "corpus")
+    vocab = len((data / "dict.src.txt").read_text().splitlines()) + 4
+    save_model(SuperTransformer(task.space, vocab, vocab), tmp / "super.pt", space=task.space, task="demo")
+    return data, tmp / "super.pt"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--length", type=int, default=30)
     parser.add_argument("--configs", type=int, default=50, help="SubTransformers scored in part 2")
+    parser.add_argument("--data", type=Path, help="part 2 on this demo data dir (with --supernet)")
+    parser.add_argument("--supernet", type=Path, help="part 2 with this demo supernet checkpoint")
+    parser.add_argument("--skip-updates", action="store_true", help="only part 2")
     args = parser.parse_args()
     torch.manual_seed(0)
-    bench_updates(args.repeats, args.batch, args.length)
-    bench_validation(args.configs)
+    if not args.skip_updates:
+        bench_updates(args.repeats, args.batch, args.length)
+    bench_validation(args.configs, args.data, args.supernet)
 
 
 if __name__ == "__main__":
