@@ -128,6 +128,7 @@ def _fairseq_main(cfg) -> None:
     utils.import_user_module(cfg.common)
     add_defaults(cfg)
     metrics.reset()
+    _forget_previous_runs()
     np.random.seed(cfg.common.seed)
     utils.set_torch_seed(cfg.common.seed)
     if distributed_utils.is_master(cfg.distributed_training):
@@ -155,6 +156,22 @@ def _fairseq_main(cfg) -> None:
             break
         lr = trainer.lr_step(epoch_itr.epoch, valid_losses[0])
         epoch_itr = trainer.get_train_iterator(epoch_itr.next_epoch_idx)
+
+
+def _forget_previous_runs() -> None:
+    """fairseq keeps the best validation loss as attributes of two functions, so a second training
+    in one process would compare against the first run's best (and never write checkpoint_best.pt).
+    A resumed run gets its own best back from checkpoint_last.pt."""
+    from fairseq import checkpoint_utils
+    from fairseq_cli.train import should_stop_early
+
+    for function, attributes in (
+        (checkpoint_utils.save_checkpoint, ("best",)),
+        (should_stop_early, ("best", "num_runs")),
+    ):
+        for attribute in attributes:
+            if hasattr(function, attribute):
+                delattr(function, attribute)
 
 
 def _hat_trainer_class():
