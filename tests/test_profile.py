@@ -10,7 +10,7 @@ import torch
 
 from hat.cli import main
 from hat.profile import count_flops, count_macs, count_params
-from hat.space import read_subconfig
+from hat.space import read_subconfig, write_subconfig
 from hat.supernet import SuperTransformer
 from hat.tasks import load_task
 
@@ -62,3 +62,14 @@ def test_formula_equals_torchprofile_trace_of_the_model(task):
             traced = torchprofile.profile_macs(model, (src, torch.tensor([L]), prev))
         output_layer = L * config.decoder_embed_dim * model.vocab_sizes[1]
         assert traced - output_layer == count_macs(config, space.qkv_dim, L)
+
+
+def test_cli_measures_latency_on_request(tmp_path, capsys):
+    config = tmp_path / "smallest.yml"
+    write_subconfig(load_task("demo").space.smallest(), config)
+    assert main(["profile", str(config), "--task", "demo", "--latency", "cpu", "--threads", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    latency = report["latency"]
+    assert latency["total_ms"] == latency["encoder_ms"] + latency["decoder_ms"] > 0
+    assert latency["beam"] == 5 and latency["sentence_length"] == 30
+    assert latency["environment"]["threads"] == 1

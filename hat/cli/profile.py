@@ -1,4 +1,5 @@
-"""`hat profile SUB.yml --task T`: #params and FLOPs (HAT conventions) as one JSON object."""
+"""`hat profile SUB.yml --task T`: #params and FLOPs (HAT conventions) as one JSON object,
+optionally with the latency measured here under HAT's protocol (`--latency cpu|cuda`)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ def register(subparsers) -> None:
     profile = subparsers.add_parser("profile", help="#params and FLOPs of a SubTransformer (HAT's conventions)")
     profile.add_argument("config", help="SubTransformer YAML (HAT format)")
     profile.add_argument("--task", required=True, help="task name or task.yml (sets the space and length)")
+    profile.add_argument("--latency", choices=["cpu", "cuda"], help="also measure latency on this device (spec §3)")
+    profile.add_argument("--threads", type=int, help="torch CPU threads for --latency (recorded either way)")
     profile.set_defaults(func=_profile)
 
 
 def profile_report(config_path: str, task_name: str) -> dict:
-    """The JSON object `hat profile` prints (also used by other commands' sidecars)."""
+    """The JSON object `hat profile` prints without --latency."""
     from hat.profile import count_flops, count_params
     from hat.space import read_subconfig
     from hat.tasks import load_task
@@ -32,5 +35,13 @@ def profile_report(config_path: str, task_name: str) -> dict:
 
 
 def _profile(args) -> int:
-    print(json.dumps(profile_report(args.config, args.task)))
+    report = profile_report(args.config, args.task)
+    if args.latency:
+        from hat.latency.measure import LatencyMeter
+        from hat.space import read_subconfig
+        from hat.tasks import load_task
+
+        meter = LatencyMeter(load_task(args.task), device=args.latency, threads=args.threads)
+        report["latency"] = {**meter.measure(read_subconfig(args.config)).to_dict(), **meter.protocol()}
+    print(json.dumps(report))
     return 0
