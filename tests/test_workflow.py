@@ -250,7 +250,8 @@ def test_default_demo_target_end_to_end(tmp_path):
             assert (run / name).is_file(), run / name
     summary = list(csv.DictReader((tmp_path / "results/demo/summary.csv").open()))
     assert [row["run"] for row in summary] == [f"results/demo/{run.name}" for run in runs]
-    assert all(float(row["bleu"]) >= 0 and float(row["params"]) > 0 for row in summary)
+    # The demo's searched SubTransformers translate well (issue: BLEU >= 50 within the demo budget).
+    assert all(float(row["bleu"]) >= 50 and float(row["params"]) > 0 for row in summary), summary
     assert (tmp_path / "results/demo/bleu_vs_latency.png").read_bytes().startswith(b"\x89PNG")
 
     rerun = snakemake(tmp_path, "--cores", "2", "--dry-run")
