@@ -17,8 +17,11 @@ from hat.errors import HatError
 from hat.latency.table import read_latency_csv, row_from_config, write_latency_csv
 from hat.predictor import (
     COST_TERMS,
+    Predictor,
     cost_terms,
     fit_huber,
+    fit_predictor,
+    fit_tolerance,
     heldout_split,
     kendall_tau,
     latency_metrics,
@@ -29,6 +32,7 @@ from hat.tasks import load_task
 
 REPO = Path(__file__).resolve().parents[1]
 HAT_CSV = REPO.parent / "shared" / "hat-latency" / "wmt14enfr_gpu_titanxp_all.csv"
+HAT_XEON_CSV = HAT_CSV.with_name("wmt14ende_cpu_xeon_all.csv")
 needs_shared = pytest.mark.skipif(not HAT_CSV.is_file(), reason="../shared/hat-latency absent")
 
 
@@ -56,6 +60,24 @@ def test_huber_fit_ignores_a_slow_block():
     least_squares = np.linalg.lstsq(terms / measured[:, None], np.ones(300), rcond=None)[0]
     assert robust == pytest.approx([2.0, 3.0], rel=0.01)
     assert np.abs(terms @ least_squares / truth - 1).mean() > 0.02  # the plain fit is pulled up
+
+
+def test_tolerance_refit_pulls_edge_rows_in_and_ignores_a_slow_block():
+    rng = np.random.default_rng(0)
+    terms = np.column_stack([np.ones(600), rng.uniform(1, 5, 600)])  # [600, 2]
+    truth = terms @ np.array([2.0, 3.0])
+    skewed = np.where(rng.random(600) < 0.5, rng.normal(0.0, 0.02, 600), rng.uniform(0.06, 0.14, 600))
+    measured = truth * (1 + skewed)  # half the rows on a slow shoulder, as in CPU timings
+    measured[200:300] *= 1.3  # a drifted block
+
+    def within_10(coefficients):
+        return np.abs(terms @ coefficients / measured - 1) <= 0.10  # [600] bool
+
+    start = fit_huber(terms, measured)
+    refined = fit_tolerance(terms, measured, start)
+    assert within_10(refined).mean() >= within_10(start).mean() + 0.01
+    assert not within_10(refined)[200:300].any()  # the drifted block is not chased
+    assert np.abs(terms @ refined / truth - 1).max() < 0.06
 
 
 def test_metrics_exact_values():
@@ -88,7 +110,7 @@ def test_train_and_predict_on_hat_csv(tmp_path):
     assert meta["training_data"]["rows"] == 2000 and meta["training_data"]["heldout_rows"] == 400
     assert len(meta["training_data"]["sha256"]) == 64 and meta["features"]["inputs"][0] == "encoder_embed_dim"
     metrics = json.loads(out.with_suffix(".metrics.json").read_text())
-    assert metrics["within_10_pct"] >= 97.0 and metrics["mape_pct"] < 2.5 and metrics["kendall_tau"] > 0.8
+    assert metrics["within_10_pct"] >= 99.0 and metrics["mape_pct"] < 1.9 and metrics["kendall_tau"] > 0.85
     assert metrics == {"predictor": "titanxp.pt", "kind": "cost", **meta["metrics"]}
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     with open(out.with_suffix(".predictions.csv")) as stream:
@@ -103,6 +125,22 @@ def test_train_and_predict_on_hat_csv(tmp_path):
     direct = predictor.predict_features(np.array([r.features for r in rows]))
     assert [float(t["predicted_ms"]) for t in table] == pytest.approx(direct.tolist())
     assert table[5]["latency_mean_decoder"] == HAT_CSV.read_text().splitlines()[6].split(",")[11]
+
+
+@needs_shared
+def test_default_fit_on_noisy_cpu_set_beats_the_huber_start():
+    """HAT's En-De Xeon set (noisy, right-skewed timings), bench split seed 0."""
+    rows = read_latency_csv(HAT_XEON_CSV)
+    features, target_ms = np.array([r.features for r in rows]), np.array([r.total_ms for r in rows])
+    train, heldout = heldout_split(len(rows), seed=0)
+    fitted = fit_predictor(features[train], target_ms[train], "cost", 0, "xeon")
+    metrics = latency_metrics(target_ms[heldout], Predictor(fitted).predict_features(features[heldout]))
+    assert metrics["within_10_pct"] >= 90.5 and metrics["mape_pct"] < 5.0 and metrics["within_5_pct"] > 55
+    terms = cost_terms(features)
+    scale = np.array(fitted["normalization"]["term_scale"])
+    start = fit_huber(terms[train] / scale, target_ms[train])
+    start_within_10 = latency_metrics(target_ms[heldout], terms[heldout] / scale @ start)["within_10_pct"]
+    assert metrics["within_10_pct"] >= start_within_10 + 2
 
 
 @needs_shared
