@@ -229,7 +229,7 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
         "all": 1,
     }
 
-    override = write_override(tmp_path, "tasks: {demo: {subtransformer: {init: inherit}}}")
+    override = write_override(tmp_path, "tasks: {demo: {subtransformer: {init: scratch}}}")
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
     assert job_counts(changed) == {"train_subtransformer": 2, "evaluate": 2, "summary": 1, "all": 1}
 
