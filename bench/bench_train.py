@@ -1,7 +1,7 @@
 """Training-update time of the supernet in SubTransformer mode vs fairseq's own `transformer` of
 the same uniform shape, and the inherited-validation throughput (SubTransformers per second).
 
-Run: .venv/bin/python bench/bench_train.py [--repeats N] [--configs N]
+Run: .venv/bin/python bench/bench_train.py [--repeats N] [--configs N] [--batch B --length L]
 
 Part 1 builds, per shape, the `hat_transformer` fairseq model (the WMT supernet, 640-wide, with
 the shape selected) and fairseq's `transformer` at exactly that shape (qkv = width = 512), and
@@ -133,8 +133,9 @@ def generated_corpus_and_supernet(task, tmp: Path) -> tuple[Path, Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--length", type=int, default=30)
+    # 128 x 32 = 4096 tokens: HAT's max-tokens per batch (spec §2), the size training runs at.
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--length", type=int, default=32)
     parser.add_argument("--configs", type=int, default=50, help="SubTransformers scored in part 2")
     parser.add_argument("--data", type=Path, help="part 2 on this demo data dir (with --supernet)")
     parser.add_argument("--supernet", type=Path, help="part 2 with this demo supernet checkpoint")
