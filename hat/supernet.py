@@ -358,14 +358,26 @@ class ElasticEmbedding(nn.Embedding):
         return F.embedding(tokens, self.weight[:, :dim], self.padding_idx)
 
 
-def embed(
-    tokens: Tensor, table: ElasticEmbedding, positions: SinusoidalPositions, dim: int, step: int | None = None
-) -> Tensor:
-    """sqrt(dim)-scaled token embedding plus the sliced sinusoidal position: [B, T] -> [B, T, dim]."""
-    return table(tokens, dim) * math.sqrt(dim) + positions(tokens, dim, step)
+class TokenStack(nn.Module):
+    """What encoder and decoder share: the token table, the sliced positions, width-scaled
+    dropout against the reference width, and the active SubTransformer."""
+
+    def __init__(self, tokens: ElasticEmbedding, padding_idx: int, dropout: float, reference_dim: int):
+        super().__init__()
+        self.padding_idx = padding_idx
+        self.dropout = dropout
+        self.reference_dim = reference_dim
+        self.embed_tokens = tokens
+        self.embed_positions = SinusoidalPositions(reference_dim, padding_idx)
+        self.config: SubConfig | None = None
+
+    def embed(self, tokens: Tensor, dim: int, step: int | None = None) -> Tensor:
+        """sqrt(dim)-scaled token embedding + sliced sinusoidal position, then dropout: [B, T] -> [B, T, dim]."""
+        x = self.embed_tokens(tokens, dim) * math.sqrt(dim) + self.embed_positions(tokens, dim, step)
+        return F.dropout(x, scaled_dropout(self.dropout, dim, self.reference_dim), self.training)
 
 
-class Encoder(nn.Module):
+class Encoder(TokenStack):
     def __init__(
         self,
         allocation: Allocation,
@@ -374,18 +386,12 @@ class Encoder(nn.Module):
         dropout: float,
         attention_dropout: float,
     ):
-        super().__init__()
         a = allocation
-        self.padding_idx = padding_idx
-        self.dropout = dropout
-        self.reference_dim = a.encoder_reference_dim
-        self.embed_tokens = tokens
-        self.embed_positions = SinusoidalPositions(a.encoder_reference_dim, padding_idx)
+        super().__init__(tokens, padding_idx, dropout, a.encoder_reference_dim)
         self.layers = nn.ModuleList(
             EncoderLayer(a.encoder_embed_dim, ffn, a.qkv_dim, dropout, attention_dropout, a.encoder_reference_dim)
             for ffn in a.encoder_ffn_embed_dims
         )
-        self.config: SubConfig | None = None
 
     def forward(self, src_tokens: Tensor, src_lengths: Tensor | None = None) -> dict[str, Any]:
         """src_tokens: [B, S] (left- or right-padded). Returns
@@ -393,8 +399,7 @@ class Encoder(nn.Module):
         c = active_config(self)
         dim = c.encoder_embed_dim
         padding_mask = src_tokens.eq(self.padding_idx)  # True at pads
-        x = embed(src_tokens, self.embed_tokens, self.embed_positions, dim)
-        x = F.dropout(x, scaled_dropout(self.dropout, dim, self.reference_dim), self.training)
+        x = self.embed(src_tokens, dim)
         mask = attention_mask(padding_mask)
         states = []
         for index in range(c.encoder_layer_num):
@@ -433,7 +438,7 @@ def attended_memory(encoder_out: dict[str, Any], arbitrary: int) -> tuple[Tensor
     return torch.cat(states, dim=1), encoder_out["padding_mask"].repeat(1, n)
 
 
-class Decoder(nn.Module):
+class Decoder(TokenStack):
     def __init__(
         self,
         allocation: Allocation,
@@ -443,13 +448,8 @@ class Decoder(nn.Module):
         dropout: float,
         attention_dropout: float,
     ):
-        super().__init__()
         a = allocation
-        self.padding_idx = padding_idx
-        self.dropout = dropout
-        self.reference_dim = a.decoder_reference_dim
-        self.embed_tokens = tokens
-        self.embed_positions = SinusoidalPositions(a.decoder_reference_dim, padding_idx)
+        super().__init__(tokens, padding_idx, dropout, a.decoder_reference_dim)
         self.layers = nn.ModuleList(
             DecoderLayer(
                 a.decoder_embed_dim,
@@ -467,7 +467,6 @@ class Decoder(nn.Module):
         else:
             self.embed_out = nn.Parameter(torch.empty(vocab_size, a.decoder_embed_dim))
             nn.init.normal_(self.embed_out, mean=0.0, std=a.decoder_embed_dim**-0.5)
-        self.config: SubConfig | None = None
 
     def output_weight(self, dim: int) -> Tensor:
         """[V, dim]: the tied embedding's leading columns, or the separate output matrix's."""
@@ -485,8 +484,7 @@ class Decoder(nn.Module):
         if incremental_state is not None:
             step = prev_output_tokens.size(1)
             prev_output_tokens = prev_output_tokens[:, -1:]
-        x = embed(prev_output_tokens, self.embed_tokens, self.embed_positions, dim, step)
-        x = F.dropout(x, scaled_dropout(self.dropout, dim, self.reference_dim), self.training)
+        x = self.embed(prev_output_tokens, dim, step)
         self_mask = None if incremental_state is not None else causal_mask(prev_output_tokens, self.padding_idx)
         for index in range(c.decoder_layer_num):
             memory, memory_pad = attended_memory(encoder_out, c.decoder_arbitrary_ende_attn[index])
