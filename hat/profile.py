@@ -14,7 +14,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hat.space import SubConfig, encoder_layers_attended
+
+if TYPE_CHECKING:
+    from hat.tasks import Task
 
 
 def _attention_params(query_dim: int, key_dim: int, qkv: int) -> int:
@@ -62,3 +67,9 @@ def count_macs(config: SubConfig, qkv_dim: int, length: int) -> int:
 def count_flops(config: SubConfig, qkv_dim: int, length: int) -> int:
     """HAT's published FLOPs: 2 x MACs without the output layer."""
     return 2 * count_macs(config, qkv_dim, length)
+
+
+def task_counts(config: SubConfig, task: Task) -> dict[str, int]:
+    """#Params and FLOPs of `config` in `task`'s space, at the task's sentence length."""
+    qkv = task.space.qkv_dim
+    return {"params": count_params(config, qkv), "flops": count_flops(config, qkv, task.sentence_length)}

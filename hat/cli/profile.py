@@ -15,33 +15,24 @@ def register(subparsers) -> None:
     profile.set_defaults(func=_profile)
 
 
-def profile_report(config_path: str, task_name: str) -> dict:
-    """The JSON object `hat profile` prints without --latency."""
-    from hat.profile import count_flops, count_params
+def _profile(args) -> int:
+    from hat.profile import task_counts
     from hat.space import read_subconfig
     from hat.tasks import load_task
 
-    task = load_task(task_name)
-    config = read_subconfig(config_path)
-    task.space.validate(config, source=config_path)
-    qkv = task.space.qkv_dim
-    return {
-        "config": config_path,
+    task = load_task(args.task)
+    config = read_subconfig(args.config)
+    task.space.validate(config, source=args.config)
+    report = {
+        "config": args.config,
         "task": task.name,
-        "params": count_params(config, qkv),
-        "flops": count_flops(config, qkv, task.sentence_length),
+        **task_counts(config, task),
         "sentence_length": task.sentence_length,
     }
-
-
-def _profile(args) -> int:
-    report = profile_report(args.config, args.task)
     if args.latency:
         from hat.latency.measure import LatencyMeter
-        from hat.space import read_subconfig
-        from hat.tasks import load_task
 
-        meter = LatencyMeter(load_task(args.task), device=args.latency, threads=args.threads)
-        report["latency"] = {**meter.measure(read_subconfig(args.config)).to_dict(), **meter.protocol()}
+        meter = LatencyMeter(task, device=args.latency, threads=args.threads)
+        report["latency"] = {**meter.measure(config).to_dict(), **meter.protocol()}
     print(json.dumps(report))
     return 0

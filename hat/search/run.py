@@ -143,7 +143,7 @@ def build_sidecar(
     measured: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The JSON next to the YAML: what was found, how, and how far to trust its latency."""
-    from hat.profile import count_flops, count_params
+    from hat.profile import task_counts
 
     task, best = request.task, result.best
     sidecar: dict[str, Any] = {
@@ -155,8 +155,7 @@ def build_sidecar(
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
         "fitness_definition": "inherited-weight validation loss (label-smoothed CE, base 2, per target token)",
-        "params": count_params(best, task.space.qkv_dim),
-        "flops": count_flops(best, task.space.qkv_dim, task.sentence_length),
+        **task_counts(best, task),
         "settings": request.settings.to_dict(),
         "seed": request.settings.seed,
         "evaluations": result.evaluations,
