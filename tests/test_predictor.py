@@ -185,6 +185,56 @@ def test_too_few_rows_is_an_error_and_nothing_is_written(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [data]
 
 
+def _linear_demo_rows(count: int, slow: range, flagged: range):
+    """Demo latency-space rows whose total latency is exactly linear in the cost terms, except
+    the `slow` ones (25 % slow, as a drifted block); `flagged` rows carry drift_flag 1."""
+    space = load_task("demo").latency_space
+    rng = random.Random(2)
+    configs = [space.sample(rng) for _ in range(count)]
+    terms = cost_terms(np.array([hat_features(c) for c in configs]))  # [count, T]
+    total_ms = terms @ (1.0 / terms.mean(axis=0))  # each term contributes about 1 ms
+    total_ms[list(slow)] *= 1.25
+    return [
+        row_from_config(c, encoder_ms=0.3 * t, decoder_ms=0.7 * t, encoder_std_ms=0, decoder_std_ms=0,
+                        drift_flag=int(i in flagged))
+        for i, (c, t) in enumerate(zip(configs, total_ms))
+    ]  # fmt: skip
+
+
+def test_drift_flagged_rows_are_left_out_of_the_fit_and_the_metrics(tmp_path):
+    data, out = tmp_path / "cpu.csv", tmp_path / "p.pt"
+    write_latency_csv(data, _linear_demo_rows(200, slow=range(60, 110), flagged=range(60, 110)))
+    assert hat_main(["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu", "--out", str(out)]) == 0
+    meta = load_predictor(out).meta
+    train, heldout = heldout_split(200, seed=0)
+    steady_train = int(sum(not 60 <= i < 110 for i in train))
+    steady_heldout = int(sum(not 60 <= i < 110 for i in heldout))
+    assert meta["training_data"]["drift_flagged_rows"] == 50
+    counts = meta["training_data"]["train_rows"], meta["training_data"]["heldout_rows"]
+    assert counts == (steady_train, steady_heldout)
+    assert meta["metrics"]["rows"] == steady_heldout
+    assert meta["metrics"]["mape_pct"] < 1e-3 and meta["metrics"]["within_5_pct"] == 100.0
+    with open(out.with_suffix(".predictions.csv")) as stream:
+        listed = list(csv.DictReader(stream))  # every held-out row, flagged ones marked
+    assert len(listed) == 40 and sum(r["drift_flag"] == "1" for r in listed) == 40 - steady_heldout
+
+    unflagged = tmp_path / "unflagged.csv"  # the same slow block without flags is scored as slow
+    write_latency_csv(unflagged, _linear_demo_rows(200, slow=range(60, 110), flagged=range(0)))
+    assert hat_main(["predictor", "train", str(unflagged), "--task", "demo", "--hardware", "cpu",
+                     "--out", str(tmp_path / "q.pt")]) == 0  # fmt: skip
+    assert load_predictor(tmp_path / "q.pt").metrics["within_10_pct"] == pytest.approx(100 * steady_heldout / 40)
+
+
+def test_too_few_steady_rows_is_an_error_and_nothing_is_written(tmp_path, capsys):
+    data = tmp_path / "drifting.csv"
+    write_latency_csv(data, _linear_demo_rows(60, slow=range(0), flagged=range(45)))
+    code = hat_main(["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu",
+                     "--out", str(tmp_path / "p.pt")])  # fmt: skip
+    assert code == 2
+    assert "drifting.csv: 15 of 60 rows not flagged for drift, at least 25 needed" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == [data]
+
+
 def test_cli_bad_input_exits_2_naming_the_file(tmp_path, capsys):
     data = tmp_path / "wrong_space.csv"
     write_latency_csv(data, _demo_rows(40))

@@ -40,14 +40,22 @@ def _train(args) -> int:
     features = np.array([row.features for row in rows])  # [N, 10]
     target_ms = np.array([row.total_ms for row in rows])  # [N]
     data_info = {"file": Path(args.csv).name, "sha256": sha256_file(args.csv), "rows": len(rows)}
+    drift_flagged = np.array([row.drift_flag == 1 for row in rows])  # [N]; all False for HAT's CSVs
     predictor, heldout = build_predictor(
-        features, target_ms, method=args.method, seed=args.seed, task=task, hardware=args.hardware, data_info=data_info
+        features,
+        target_ms,
+        method=args.method,
+        seed=args.seed,
+        task=task,
+        hardware=args.hardware,
+        data_info=data_info,
+        drift_flagged=drift_flagged,
     )
     out = Path(args.out)
     predicted = predictor.predict_features(features[heldout])
     flags = [rows[i].drift_flag for i in heldout]
     write_heldout_csv(out.with_suffix(".predictions.csv"), heldout, target_ms[heldout], predicted, flags)
-    write_heldout_plot(out.with_suffix(".png"), target_ms[heldout], predicted, predictor.meta)
+    write_heldout_plot(out.with_suffix(".png"), target_ms[heldout], predicted, flags, predictor.meta)
     metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
     write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
     save_predictor(predictor, out)

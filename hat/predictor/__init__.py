@@ -330,25 +330,43 @@ def build_predictor(
     task: Any,
     hardware: str,
     data_info: dict[str, Any],
+    drift_flagged: np.ndarray | None = None,
 ) -> tuple[Predictor, np.ndarray]:
     """Fit on a seeded 80 % and measure on the held-out 20 %; returns the predictor (fitted on the
-    training part only, so its metrics describe exactly the saved model) and the held-out indices."""
+    training part only, so its metrics describe exactly the saved model) and the held-out indices.
+
+    `drift_flagged` ([N] bool, from our CSVs' drift_flag column) marks rows the drift guard could
+    not confirm: the split stays the same, but they are left out of the fit and of the metrics,
+    which then describe the device in its steady state. HAT's CSVs have no flags."""
     train, heldout = heldout_split(len(target_ms), seed)
     if len(train) < MIN_TRAIN_ROWS:
         raise HatError(f"{data_info['file']}: {len(target_ms)} rows, at least {MIN_TRAIN_ROWS + 5} needed")
+    steady = np.ones(len(target_ms), dtype=bool) if drift_flagged is None else ~np.asarray(drift_flagged, dtype=bool)
+    fit_rows, scored_rows = train[steady[train]], heldout[steady[heldout]]
+    if len(fit_rows) < MIN_TRAIN_ROWS or len(scored_rows) == 0:
+        raise HatError(
+            f"{data_info['file']}: {int(steady.sum())} of {len(target_ms)} rows not flagged for drift, "
+            f"at least {MIN_TRAIN_ROWS + 5} needed (re-record the flagged rows on a steady device)"
+        )
     meta = {
         "format": FILE_FORMAT,
         "version": FILE_VERSION,
-        **fit_predictor(features[train], target_ms[train], method, seed, hardware),
+        **fit_predictor(features[fit_rows], target_ms[fit_rows], method, seed, hardware),
         "target": "latency_mean_encoder + latency_mean_decoder (ms)",
         "task": task.name,
         "space": task.space.name,
         "latency_space": task.latency_space.name,
         "hardware": hardware,
-        "training_data": {**data_info, "split_seed": seed, "train_rows": len(train), "heldout_rows": len(heldout)},
+        "training_data": {
+            **data_info,
+            "split_seed": seed,
+            "train_rows": len(fit_rows),
+            "heldout_rows": len(scored_rows),
+            "drift_flagged_rows": int((~steady).sum()),
+        },
     }
     predictor = Predictor(meta)
-    meta["metrics"] = latency_metrics(target_ms[heldout], predictor.predict_features(features[heldout]))
+    meta["metrics"] = latency_metrics(target_ms[scored_rows], predictor.predict_features(features[scored_rows]))
     return predictor, heldout
 
 

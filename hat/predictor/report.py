@@ -25,8 +25,9 @@ def write_heldout_csv(path, indices, measured_ms, predicted_ms, drift_flags) -> 
             writer.writerow([index + 1, repr(float(measured)), repr(float(predicted)), f"{error:.3f}", flag or ""])
 
 
-def write_heldout_plot(path, measured_ms, predicted_ms, meta: dict[str, Any]) -> None:
-    """Predicted vs measured on the held-out rows, with the ±10 % band."""
+def write_heldout_plot(path, measured_ms, predicted_ms, drift_flags, meta: dict[str, Any]) -> None:
+    """Predicted vs measured on the held-out rows, with the ±10 % band; rows the drift guard
+    flagged (not scored, see `build_predictor`) in red."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,7 +39,10 @@ def write_heldout_plot(path, measured_ms, predicted_ms, meta: dict[str, Any]) ->
     line = np.array([low, high])
     axes.plot(line, line, color="black", linewidth=1, label="exact")
     axes.fill_between(line, 0.9 * line, 1.1 * line, color="grey", alpha=0.25, label="±10 %")
-    axes.scatter(measured_ms, predicted_ms, s=6, alpha=0.6)
+    flagged = np.array([flag == 1 for flag in drift_flags], dtype=bool)  # [N]
+    axes.scatter(measured_ms[~flagged], predicted_ms[~flagged], s=6, alpha=0.6)
+    if flagged.any():
+        axes.scatter(measured_ms[flagged], predicted_ms[flagged], s=6, color="red", label="drift-flagged")
     axes.set_xlabel("measured latency (ms)")
     axes.set_ylabel("predicted latency (ms)")
     axes.set_title(
