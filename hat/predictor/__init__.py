@@ -148,6 +148,15 @@ def fit_tolerance(terms: np.ndarray, target_ms: np.ndarray, start: np.ndarray) -
     return coefficients.detach().numpy()
 
 
+def fit_cost(terms: np.ndarray, target_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The default fit on raw terms [N, T] (column 0 the constant): (coefficients, term_scale),
+    predictions = terms / term_scale @ coefficients. Each term is scaled to unit spread first."""
+    term_scale = np.where(terms.std(axis=0) > 0, terms.std(axis=0), 1.0)
+    term_scale[0] = 1.0  # the constant stays 1
+    scaled = terms / term_scale
+    return fit_tolerance(scaled, target_ms, fit_huber(scaled, target_ms)), term_scale
+
+
 # --------------------------------------------------------------------------------------------
 # HAT's MLP recipe (spec §4)
 
@@ -247,11 +256,7 @@ def fit_predictor(features: np.ndarray, target_ms: np.ndarray, method: str, seed
     import torch
 
     if method == "cost":
-        terms = cost_terms(features)
-        term_scale = np.where(terms.std(axis=0) > 0, terms.std(axis=0), 1.0)
-        term_scale[0] = 1.0  # the constant stays 1
-        scaled = terms / term_scale
-        coefficients = fit_tolerance(scaled, target_ms, fit_huber(scaled, target_ms))
+        coefficients, term_scale = fit_cost(cost_terms(features), target_ms)
         return {
             "kind": "cost",
             "features": {"inputs": list(FEATURE_NAMES), "terms": dict(COST_TERMS)},
