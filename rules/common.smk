@@ -139,3 +139,8 @@ def check_config_references():
                 raise WorkflowError(
                     f"invalid config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
                 )
+            if stage(task, "predictor")["method"] == "cost-per-layer" and hardware_source(hw) == "published":
+                raise WorkflowError(
+                    f"invalid config: tasks.{task}.predictor.method: cost-per-layer needs per-layer configs, "
+                    f"which HAT's published CSV for hardware {hw} does not have"
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -26,8 +27,10 @@ from hat.predictor import (
     kendall_tau,
     latency_metrics,
     load_predictor,
+    per_layer_terms,
 )
-from hat.space import hat_features
+from hat.predictor.terms import layer_choices, per_layer_term_names
+from hat.space import SubConfig, hat_features
 from hat.tasks import load_task
 
 REPO = Path(__file__).resolve().parents[1]
@@ -233,6 +236,92 @@ def test_too_few_steady_rows_is_an_error_and_nothing_is_written(tmp_path, capsys
     assert code == 2
     assert "drifting.csv: 15 of 60 rows not flagged for drift, at least 25 needed" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [data]
+
+
+def test_per_layer_terms_count_each_choice_per_layer_kind():
+    space = load_task("demo").latency_space  # FFN 256/192/128/64, heads 4/2/1
+    config = SubConfig(
+        encoder_embed_dim=96,
+        decoder_embed_dim=128,
+        encoder_layer_num=3,
+        decoder_layer_num=2,
+        encoder_ffn_embed_dim=(256, 64, 256),
+        encoder_self_attention_heads=(4, 4, 1),
+        decoder_ffn_embed_dim=(192, 64),
+        decoder_self_attention_heads=(2, 2),
+        decoder_ende_attention_heads=(4, 1),
+        decoder_arbitrary_ende_attn=(2, -1),  # 3 and 1 encoder layers attended
+    )
+    choices = layer_choices(space)
+    terms = per_layer_terms([config], choices)
+    assert terms.shape == (1, len(per_layer_term_names(choices)))
+    assert terms[0].tolist() == [
+        *(96 * 2, 0, 0, 96 * 1),  # encoder FFN widths 256, 192, 128, 64
+        *(0, 128 * 1, 0, 128 * 1),  # decoder FFN widths
+        *(2, 0, 1),  # encoder layers with 4, 2, 1 heads
+        *(0, 2, 0),  # decoder self-attention
+        *(1, 0, 1),  # decoder cross-attention
+        4 * 3 + 1 * 1,  # Σ h_ende · a
+    ]
+
+
+def _per_layer_cost_rows(count: int):
+    """Demo rows whose latency is a per-layer lookup, not linear in FFN width: the averaged features
+    cannot express it (a [256, 64] stack costs more than [192, 128] at the same average width)."""
+    space = load_task("demo").latency_space
+    rng = random.Random(3)
+    lookup = {256: 6.0, 192: 1.0, 128: 1.5, 64: 4.0}  # ms per layer at width 128
+    rows = []
+    for _ in range(count):
+        config = space.sample(rng)
+        encoder_ms = 2 + sum(config.encoder_embed_dim / 128 * lookup[f] for f in config.encoder_ffn_embed_dim)
+        decoder_ms = 5 + sum(config.decoder_embed_dim / 128 * lookup[f] for f in config.decoder_ffn_embed_dim)
+        rows.append(row_from_config(config, encoder_ms=encoder_ms, decoder_ms=decoder_ms, encoder_std_ms=0,
+                                    decoder_std_ms=0))  # fmt: skip
+    return rows
+
+
+def test_cost_per_layer_fits_a_per_layer_lookup_that_the_averages_cannot(tmp_path):
+    data = tmp_path / "cpu.csv"
+    rows = _per_layer_cost_rows(300)
+    write_latency_csv(data, rows)
+    metrics = {}
+    for method in ("cost", "cost-per-layer"):
+        out = tmp_path / f"{method}.pt"
+        argv = ["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu", "--out", str(out)]
+        assert hat_main([*argv, "--method", method]) == 0
+        metrics[method] = load_predictor(out).metrics
+    assert metrics["cost-per-layer"]["mape_pct"] < 1e-3 and metrics["cost-per-layer"]["within_5_pct"] == 100.0
+    assert metrics["cost"]["mape_pct"] > 10.0  # the sums see only the average width
+
+    predictor = load_predictor(tmp_path / "cost-per-layer.pt")
+    assert predictor.meta["features"]["layer_choices"]["encoder_ffn_embed_dim_choice"] == [256, 192, 128, 64]
+    configs = [row.config for row in rows[:5]]
+    assert predictor.predict_ms(configs) == pytest.approx([row.total_ms for row in rows[:5]], rel=1e-6)
+    with pytest.raises(HatError, match="needs the per-layer config"):
+        predictor.predict_features(np.array([row.features for row in rows[:5]]))
+
+
+def test_cost_per_layer_without_configs_is_a_one_line_error(tmp_path, capsys):
+    hat_like = tmp_path / "hat_like.csv"  # HAT's columns only: no per-layer configs
+    write_latency_csv(hat_like, [dataclasses.replace(row, config=None) for row in _per_layer_cost_rows(40)])
+    argv = ["predictor", "train", str(hat_like), "--task", "demo", "--hardware", "cpu", "--out", str(tmp_path / "p.pt")]
+    assert hat_main([*argv, "--method", "cost-per-layer"]) == 2
+    assert "hat_like.csv: row 1 has no subtransformer config, which cost-per-layer needs" in capsys.readouterr().err
+    assert not (tmp_path / "p.pt").exists()
+
+    data = tmp_path / "cpu.csv"
+    write_latency_csv(data, _per_layer_cost_rows(40))
+    argv = ["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu", "--out", str(tmp_path / "p.pt")]
+    assert hat_main([*argv, "--method", "cost-per-layer"]) == 0
+    out = tmp_path / "predicted.csv"
+    assert hat_main(["predictor", "predict", str(tmp_path / "p.pt"), str(hat_like), "--out", str(out)]) == 2
+    assert "hat_like.csv: row 1 has no subtransformer config" in capsys.readouterr().err
+    assert not out.exists()
+    assert hat_main(["predictor", "predict", str(tmp_path / "p.pt"), str(data), "--out", str(out)]) == 0
+    with open(out) as stream:
+        predicted = [float(row["predicted_ms"]) for row in csv.DictReader(stream)]
+    assert predicted == pytest.approx([row.total_ms for row in read_latency_csv(data)], rel=1e-6)
 
 
 def test_cli_bad_input_exits_2_naming_the_file(tmp_path, capsys):

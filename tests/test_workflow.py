@@ -137,6 +137,11 @@ def test_lint_is_clean(tmp_path):
             "invalid config: tasks.demo.budgets_ms.tpu: unknown hardware (defined: titanxp, xeon, raspberrypi, cpu)",
         ),
         ("default_tasks: [wmt14ende, mt]", "invalid config: default_tasks[1] 'mt' is not a key of tasks"),
+        (
+            "task_defaults: {predictor: {method: cost-per-layer}}",
+            "invalid config: tasks.wmt14ende.predictor.method: cost-per-layer needs per-layer configs, "
+            "which HAT's published CSV for hardware titanxp does not have",
+        ),
     ],
 )
 def test_config_errors_name_the_key_before_any_job_runs(tmp_path, override, message):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
+    from hat.predictor import METHODS  # torch-free: numpy and the package only
+
     predictor = subparsers.add_parser("predictor", help="latency predictors")
     commands = predictor.add_subparsers(dest="predictor_command", required=True)
 
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
     train.add_argument("--task", required=True, help="task name or task.yml")
     train.add_argument("--hardware", required=True, help="hardware name recorded in the file")
     train.add_argument("--out", required=True, help="predictor file, e.g. results/T/predictor/HW.pt")
-    train.add_argument("--method", choices=["cost", "hat-mlp"], default="cost")
+    train.add_argument("--method", choices=METHODS, default="cost", help="cost-per-layer needs our CSVs' configs")
     train.add_argument("--seed", type=int, default=0, help="held-out split (and MLP init) seed")
     train.set_defaults(func=_train)
 
@@ -50,9 +52,10 @@ def _train(args) -> int:
         hardware=args.hardware,
         data_info=data_info,
         drift_flagged=drift_flagged,
+        configs=[row.config for row in rows],
     )
     out = Path(args.out)
-    predicted = predictor.predict_features(features[heldout])
+    predicted = predictor.predict(features[heldout], [rows[i].config for i in heldout])
     flags = [rows[i].drift_flag for i in heldout]
     write_heldout_csv(out.with_suffix(".predictions.csv"), heldout, target_ms[heldout], predicted, flags)
     write_heldout_plot(out.with_suffix(".png"), target_ms[heldout], predicted, flags, predictor.meta)

@@ -1,13 +1,15 @@
 """Latency predictors (spec §4) and their self-describing files.
 
-Two kinds:
+Three kinds:
 - `cost` (default): a linear model over analytic cost terms of the architecture — per-layer FLOP
-  and memory terms of HAT's measurement protocol (spec §3, shapes as in §7.2) — fitted with a Huber
-  loss on relative residuals, so the drifted blocks in HAT's CSVs (rows measured 15–30 % slow) do
-  not pull the fit, then refined to put as many rows as possible within ±10 % (`fit_tolerance`).
-  Every term is linear in per-layer quantities (Σ_layers e·f, Σ heads, ...), so the 10 averaged
-  HAT features times the layer counts give those sums exactly: HAT's CSVs and ours (with per-layer
-  configs) yield the same terms.
+  and memory terms of HAT's measurement protocol (spec §3, shapes as in §7.2; `terms.py`) — fitted
+  with a Huber loss on relative residuals, so the drifted blocks in HAT's CSVs (rows measured
+  15–30 % slow) do not pull the fit, then refined to put as many rows as possible within ±10 %
+  (`fit_tolerance`). Every term is a per-layer sum (Σ_layers e·f, Σ heads, ...), which the 10
+  averaged HAT features times the layer counts give exactly: HAT's CSVs and ours yield the same.
+- `cost-per-layer`: the same fit over those terms plus per-layer lookup terms that only the
+  per-layer config gives (`terms.per_layer_terms`), for CSVs recorded with `hat latency dataset`;
+  it needs the per-layer config of every row it fits or predicts.
 - `hat-mlp`: HAT's recipe for comparison: MLP 10-400-400-400-400-1 on features divided by HAT's
   feature-norm, target divided by lat-norm, MSE, Adam lr 1e-5, 5000 steps of 128.
 
@@ -27,60 +29,17 @@ from typing import Any
 import numpy as np
 
 from hat.errors import HatError
+from hat.predictor.terms import COST_TERMS, cost_terms, layer_choices, per_layer_term_names, per_layer_terms
 from hat.space import FEATURE_NAMES, SubConfig, hat_features
+
+__all__ = ["COST_TERMS", "cost_terms", "per_layer_terms"]  # re-exported: the terms the fits use
 
 FILE_FORMAT = "hat-latency-predictor"
 FILE_VERSION = 1
-METHODS = ("cost", "hat-mlp")
+METHODS = ("cost", "cost-per-layer", "hat-mlp")
+COST_KINDS = ("cost", "cost-per-layer")
 HELDOUT_FRACTION = 0.2
 MIN_TRAIN_ROWS = 20  # a 14-term robust fit needs a comfortable margin over its parameter count
-
-# --------------------------------------------------------------------------------------------
-# Cost terms. Notation (spec §1.3, §3): e/d encoder/decoder width, f FFN width, h heads,
-# a = encoder layers attended by a decoder layer (1..3), qkv fixed; per-step costs of the beam-5
-# incremental decoder and one-off costs of the encoder share each term's coefficient.
-
-COST_TERMS: dict[str, str] = {
-    "constant": "1: fixed per-sentence overhead",
-    "encoder_projection": "e·N_enc: Q/K/V/out projections, 4·qkv·e MACs per encoder layer",
-    "encoder_ffn": "e·Σf_enc: FFN, 2·e·f MACs per encoder layer",
-    "encoder_ffn_width": "Σf_enc: FFN bias/ReLU/activation traffic",
-    "encoder_heads": "Σh_enc: per-head reshape and softmax work",
-    "decoder_layers": "N_dec: fixed per-layer, per-step overhead (kernel launches)",
-    "decoder_projection": "d·N_dec: self Q/K/V/out and cross Q/out projections per step",
-    "decoder_ffn": "d·Σf_dec: FFN per step",
-    "decoder_ffn_width": "Σf_dec: FFN bias/ReLU/activation traffic per step",
-    "decoder_self_heads": "Σh_self: per-head work of self-attention per step",
-    "decoder_ende_heads": "Σh_ende: per-head work of encoder-decoder attention per step",
-    "ende_kv": "e·Σa: cross-attention K/V over a·L encoder positions, once per sentence",
-    "ende_attention": "Σa: QKᵀ and AV over a·L keys at every step",
-    "decoder_embed": "d: embedding scale and the d×|V| output projection per step",
-}
-
-
-def cost_terms(features: np.ndarray) -> np.ndarray:
-    """[N, 10] HAT features (FEATURE_NAMES order) -> [N, len(COST_TERMS)] cost terms."""
-    e, n_enc, f_enc, h_enc, d, n_dec, f_dec, h_self, h_ende, attended = features.T  # each [N]
-    sum_f_enc, sum_f_dec = f_enc * n_enc, f_dec * n_dec  # averages × layer count = per-layer sums
-    sum_attended = attended * n_dec
-    columns = [
-        np.ones_like(e),
-        e * n_enc,
-        e * sum_f_enc,
-        sum_f_enc,
-        h_enc * n_enc,
-        n_dec,
-        d * n_dec,
-        d * sum_f_dec,
-        sum_f_dec,
-        h_self * n_dec,
-        h_ende * n_dec,
-        e * sum_attended,
-        sum_attended,
-        d,
-    ]
-    return np.stack(columns, axis=1)
-
 
 HUBER_K = 1.345  # Huber's tuning constant: 95 % efficiency under Gaussian noise
 
@@ -236,14 +195,18 @@ class Predictor:
 
     def predict_ms(self, configs: Sequence[SubConfig]) -> np.ndarray:
         """Total latency (encoder + decoder, ms) of each config, as one batched [N] array."""
-        return self.predict_features(np.array([hat_features(c) for c in configs], dtype=float).reshape(-1, 10))
+        return self.predict(np.array([hat_features(c) for c in configs], dtype=float).reshape(-1, 10), configs)
 
     def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """[N, 10] HAT features -> [N] total latency in ms."""
+        """[N, 10] HAT features -> [N] total latency in ms (not for `cost-per-layer`)."""
+        return self.predict(features, None)
+
+    def predict(self, features: np.ndarray, configs: Sequence[SubConfig] | None) -> np.ndarray:
+        """[N, 10] HAT features and, for `cost-per-layer`, the N per-layer configs -> [N] ms."""
         normalization, parameters = self.meta["normalization"], self.meta["parameters"]
-        if self.kind == "cost":
-            scaled = cost_terms(features) / np.array(normalization["term_scale"])
-            return scaled @ parameters["coefficients"].double().numpy()
+        if self.kind in COST_KINDS:
+            terms = model_terms(self.kind, features, configs, self.meta["features"].get("layer_choices"))
+            return terms / np.array(normalization["term_scale"]) @ parameters["coefficients"].double().numpy()
         import torch
 
         inputs = torch.tensor(features / np.array(normalization["feature_norm"]), dtype=torch.float32)
@@ -251,15 +214,39 @@ class Predictor:
             return _mlp_forward(parameters, inputs).double().numpy() * normalization["lat_norm_ms"]
 
 
-def fit_predictor(features: np.ndarray, target_ms: np.ndarray, method: str, seed: int, hardware: str) -> dict[str, Any]:
-    """Fit one kind; returns the file's `kind`, `features`, `normalization`, `parameters`, `fit`."""
+def model_terms(
+    kind: str, features: np.ndarray, configs: Sequence[SubConfig] | None, choices: dict[str, list[int]] | None
+) -> np.ndarray:
+    """The raw terms a cost kind is linear in: [N, 14] sums, + per-layer terms for `cost-per-layer`."""
+    if kind == "cost":
+        return cost_terms(features)
+    if configs is None:
+        raise HatError("a cost-per-layer predictor needs the per-layer config of every SubTransformer")
+    return np.concatenate([cost_terms(features), per_layer_terms(configs, choices)], axis=1)
+
+
+def fit_predictor(
+    features: np.ndarray,
+    target_ms: np.ndarray,
+    method: str,
+    seed: int,
+    hardware: str,
+    configs: Sequence[SubConfig] | None = None,
+    space: Any = None,
+) -> dict[str, Any]:
+    """Fit one kind; returns the file's `kind`, `features`, `normalization`, `parameters`, `fit`.
+    `cost-per-layer` needs `configs` (one per row) and the latency `space` they come from."""
     import torch
 
-    if method == "cost":
-        coefficients, term_scale = fit_cost(cost_terms(features), target_ms)
+    if method in COST_KINDS:
+        choices = layer_choices(space) if method == "cost-per-layer" else None
+        coefficients, term_scale = fit_cost(model_terms(method, features, configs, choices), target_ms)
+        definitions = {"inputs": list(FEATURE_NAMES), "terms": dict(COST_TERMS)}
+        if choices is not None:
+            definitions = {**definitions, "layer_choices": choices, "layer_terms": per_layer_term_names(choices)}
         return {
-            "kind": "cost",
-            "features": {"inputs": list(FEATURE_NAMES), "terms": dict(COST_TERMS)},
+            "kind": method,
+            "features": definitions,
             "normalization": {"term_scale": term_scale.tolist()},
             "parameters": {"coefficients": torch.tensor(coefficients, dtype=torch.float64)},
             "fit": {
@@ -336,13 +323,17 @@ def build_predictor(
     hardware: str,
     data_info: dict[str, Any],
     drift_flagged: np.ndarray | None = None,
+    configs: Sequence[SubConfig | None] | None = None,
 ) -> tuple[Predictor, np.ndarray]:
     """Fit on a seeded 80 % and measure on the held-out 20 %; returns the predictor (fitted on the
     training part only, so its metrics describe exactly the saved model) and the held-out indices.
 
     `drift_flagged` ([N] bool, from our CSVs' drift_flag column) marks rows the drift guard could
     not confirm: the split stays the same, but they are left out of the fit and of the metrics,
-    which then describe the device in its steady state. HAT's CSVs have no flags."""
+    which then describe the device in its steady state. HAT's CSVs have no flags.
+    `configs` are the rows' per-layer configs (None where a row has none); `cost-per-layer` needs all."""
+    if method == "cost-per-layer":
+        require_configs(configs, len(target_ms), data_info["file"])
     train, heldout = heldout_split(len(target_ms), seed)
     if len(train) < MIN_TRAIN_ROWS:
         raise HatError(f"{data_info['file']}: {len(target_ms)} rows, at least {MIN_TRAIN_ROWS + 5} needed")
@@ -356,7 +347,15 @@ def build_predictor(
     meta = {
         "format": FILE_FORMAT,
         "version": FILE_VERSION,
-        **fit_predictor(features[fit_rows], target_ms[fit_rows], method, seed, hardware),
+        **fit_predictor(
+            features[fit_rows],
+            target_ms[fit_rows],
+            method,
+            seed,
+            hardware,
+            configs=_pick(configs, fit_rows),
+            space=task.latency_space,
+        ),
         "target": "latency_mean_encoder + latency_mean_decoder (ms)",
         "task": task.name,
         "space": task.space.name,
@@ -371,8 +370,23 @@ def build_predictor(
         },
     }
     predictor = Predictor(meta)
-    meta["metrics"] = latency_metrics(target_ms[scored_rows], predictor.predict_features(features[scored_rows]))
+    predicted_ms = predictor.predict(features[scored_rows], _pick(configs, scored_rows))
+    meta["metrics"] = latency_metrics(target_ms[scored_rows], predicted_ms)
     return predictor, heldout
+
+
+def require_configs(configs: Sequence[SubConfig | None] | None, rows: int, file: Any) -> None:
+    """`cost-per-layer` fits and predicts from every row's per-layer config: name the first row without."""
+    missing = 0 if configs is None else next((i for i, c in enumerate(configs) if c is None), None)
+    if missing is not None or len(configs) != rows:
+        raise HatError(
+            f"{file}: row {(missing or 0) + 1} has no subtransformer config, which cost-per-layer needs for every "
+            "row (CSVs from `hat latency dataset` have it, HAT's do not)"
+        )
+
+
+def _pick(configs: Sequence[SubConfig | None] | None, rows: np.ndarray) -> list[SubConfig | None] | None:
+    return None if configs is None else [configs[i] for i in rows]
 
 
 def save_predictor(predictor: Predictor, path: str | os.PathLike) -> None:

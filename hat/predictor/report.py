@@ -10,7 +10,7 @@ import numpy as np
 
 from hat.io import atomic_path
 from hat.latency.table import read_latency_csv
-from hat.predictor import Predictor
+from hat.predictor import Predictor, require_configs
 from hat.tasks import BUILTIN_TASKS, load_task
 
 
@@ -62,7 +62,10 @@ def write_with_predictions(predictor: Predictor, csv_path: str | os.PathLike, ou
     predictor's task latency space when that task is a built-in one)."""
     space = load_task(predictor.task).latency_space if predictor.task in BUILTIN_TASKS else None
     rows = read_latency_csv(csv_path, require_latency=False, space=space)
-    predicted = predictor.predict_features(np.array([row.features for row in rows]))
+    configs = [row.config for row in rows]
+    if predictor.kind == "cost-per-layer":
+        require_configs(configs, len(rows), csv_path)
+    predicted = predictor.predict(np.array([row.features for row in rows]), configs)
     with open(csv_path, newline="") as stream:
         table = list(csv.reader(stream))
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
