@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from hat.errors import HatError
@@ -36,8 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """INFO to stderr in fairseq's CLI format, set before any command imports fairseq: importing
+    fairseq's models runs a `logging.basicConfig(level=DEBUG)` of its own (wav2vec2_classification),
+    which would otherwise turn on every library's debug output (matplotlib's font search, ...)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s | %(levelname)s | %(name)s | %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging()
     try:
         return args.func(args) or 0
     except HatError as err:

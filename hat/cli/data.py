@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 
@@ -40,7 +39,6 @@ def _prepare(args) -> int:
     from hat.data.prepare import prepare
     from hat.tasks import load_task
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     prepare(load_data_config(load_task(args.task)), args.raw_dir, args.out_dir, args.threads)
     print(f"{args.out_dir}: binarized data ready")
     return 0
