@@ -13,10 +13,20 @@ tensors). A rerun of the same command resumes from `checkpoint_last.pt`; fairseq
 checkpoint through a temporary file and rename, but *copies* it to the other names, so a kill
 during a copy can leave a torn `checkpoint_last.pt`: `_repair_last_checkpoint` replaces a torn
 file by the newest readable checkpoint before fairseq loads anything.
+
+A save dir belongs to one run: `run.json` records what the checkpoints are a training of (task,
+space, data, and for a SubTransformer its config and initial weights). A rerun of the same run
+resumes; a rerun after one of those changed (the search picked another SubTransformer, the
+supernet was retrained, the data re-prepared) deletes the other run's checkpoints first, so
+fairseq neither crashes on them nor silently continues a model that is not this one
+(`_claim_save_dir`). Optimisation settings are not part of a run: changing them (a longer
+max-update, another update-freq after a preemption) and rerunning resumes, as fairseq does.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
@@ -28,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import atomic_path, load_checkpoint
+from hat.io import atomic_path, load_checkpoint, sha256_file, write_text_atomic
 from hat.tasks import Task
 
 logger = logging.getLogger("hat.train")
@@ -218,6 +228,45 @@ def _repair_last_checkpoint(save_dir: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Which run a save dir's checkpoints belong to
+
+RUN_FILE = "run.json"
+
+
+def _data_fingerprint(data_dir: Path) -> str:
+    """sha256 over a binarized dir's dictionaries and the names and sizes of its other top-level
+    files (hashing the .bin files of a WMT corpus would cost seconds at every start)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
+        digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
+        if path.name.startswith("dict."):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _claim_save_dir(save_dir: Path, run: dict[str, Any]) -> None:
+    """Keep only checkpoints of `run` in save_dir (module docstring), then record it in run.json.
+    Checkpoints without a run.json (written before it existed) are kept: resuming them is the
+    behaviour they were written under."""
+    run = json.loads(json.dumps(run))  # tuples -> lists, as run.json will read back
+    save_dir.mkdir(parents=True, exist_ok=True)
+    run_file = save_dir / RUN_FILE
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    checkpoints = sorted(save_dir.glob("checkpoint*.pt"))
+    if previous is not None and previous != run and checkpoints:
+        changed = sorted(key for key in run.keys() | previous.keys() if previous.get(key) != run.get(key))
+        logger.warning(
+            "%s: %d checkpoint(s) of another run (changed: %s); starting over",
+            save_dir,
+            len(checkpoints),
+            ", ".join(changed),
+        )
+        for path in checkpoints:
+            path.unlink()
+    write_text_atomic(run_file, json.dumps(run, indent=1, sort_keys=True) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
 # Public entry points
 
 
@@ -248,6 +297,7 @@ def train_supernet(
     save_dir = Path(save_dir)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
     argv += fairseq_options(training_settings(task, overrides or {}, subtransformer=False)) + (extra_args or [])
+    _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
     run_fairseq_training(argv, threads)
     return _result(save_dir, save_dir / "checkpoint_best.pt")
 
@@ -280,6 +330,11 @@ def train_subtransformer(
     task.space.validate(config, source=str(config_path))
     settings = training_settings(task, overrides or {}, subtransformer=True)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
+    initial_weights = {"init": init, "seed": str(settings.get("seed", 1))} if init == "scratch" else {"init": init}
+    if init == "inherit" and supernet is not None:
+        initial_weights["supernet_sha256"] = sha256_file(supernet)
+    run = {**_run_identity(task, Path(data_dir)), "subtransformer": config.to_hat_dict(), **initial_weights}
+    _claim_save_dir(save_dir, run)
     init_model = save_dir / "init_model.pt"
     _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
     argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
@@ -288,6 +343,11 @@ def train_subtransformer(
     final = Path(out) if out is not None else save_dir / "checkpoint.pt"
     _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
+
+
+def _run_identity(task: Task, data_dir: Path) -> dict[str, Any]:
+    """What every run's checkpoints depend on: task, design space, data."""
+    return {"task": task.name, "space": task.space.to_hat_dict(), "data": _data_fingerprint(data_dir)}
 
 
 def _write_initial_model(task, config, data_dir: Path, init: str, supernet, settings: dict, path: Path) -> None:

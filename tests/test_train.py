@@ -1,6 +1,7 @@
 """SuperTransformer / SubTransformer training through fairseq (hat.train, hat.fairseq_plugin)."""
 
 import json
+import logging
 import os
 import random
 import signal
@@ -192,3 +193,58 @@ def test_subtransformer_from_scratch_starts_from_a_sliced_fresh_supernet(demo, t
     initial = load_model(tmp_path / "train" / "init_model.pt").state_dict()
     assert initial.keys() == expected.keys()
     assert all(torch.equal(initial[name], expected[name]) for name in expected)
+
+
+def test_rerun_with_another_subtransformer_starts_over_and_the_same_one_resumes(
+    demo, tmp_path_factory, tmp_path, caplog
+):
+    """The workflow trains every searched SubTransformer in the same save dir: a new search result
+    must not resume (or crash on) the previous config's checkpoints; a rerun of the same must."""
+    from hat.export import load_model
+    from hat.train import RUN_FILE, train_subtransformer
+
+    supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
+    data, save_dir, sub = corpus_dir(tmp_path_factory), tmp_path / "train", tmp_path / "sub.yml"
+
+    def train(config: SubConfig, max_update: int):
+        write_subconfig(config, sub)
+        overrides = {**FAST_TRAINING, "max-update": str(max_update)}
+        return train_subtransformer(demo, sub, data, save_dir, init="inherit", supernet=supernet,
+                                    overrides=overrides, cpu=True)  # fmt: skip
+
+    caplog.set_level(logging.INFO)
+    small, large = demo.space.smallest(arbitrary=1), demo.space.largest(arbitrary=1)
+    assert train(small, 4).num_updates == 4
+    caplog.clear()
+    result = train(large, 4)  # another config, same save dir: fresh, not a size-mismatch crash
+    assert result.num_updates == 4 and load_model(result.checkpoint).config == large
+    assert "checkpoint(s) of another run (changed: subtransformer); starting over" in caplog.text
+    assert json.loads((save_dir / RUN_FILE).read_text())["subtransformer"] == large.to_hat_dict()
+    caplog.clear()
+    assert train(large, 6).num_updates == 6  # same run, longer: resumes from update 4
+    assert "starting over" not in caplog.text and "@ 4 updates)" in caplog.text
+
+
+def test_claim_save_dir_keeps_same_run_and_legacy_checkpoints(tmp_path):
+    from hat.train import RUN_FILE, _claim_save_dir, _data_fingerprint
+
+    checkpoint = tmp_path / "checkpoint_last.pt"
+    checkpoint.write_bytes(b"x")
+    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})  # no run.json yet: kept, adopted
+    assert checkpoint.exists() and json.loads((tmp_path / RUN_FILE).read_text()) == {"task": "demo", "space": [1, 2]}
+    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})
+    assert checkpoint.exists()
+    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 3)})
+    assert not checkpoint.exists()
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dict.src.txt").write_text("a 1\n")
+    (data / "train.bin").write_bytes(b"12")
+    before = _data_fingerprint(data)
+    (data / "dict.src.txt").write_text("b 1\n")  # same size, other words
+    assert _data_fingerprint(data) != before
+    (data / "dict.src.txt").write_text("a 1\n")
+    assert _data_fingerprint(data) == before
+    (data / "train.bin").write_bytes(b"123")
+    assert _data_fingerprint(data) != before
