@@ -238,6 +238,13 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
     assert job_counts(changed) == {"train_subtransformer": 2, "evaluate": 2, "summary": 1, "all": 1}
 
+    # docs/workflow.md's recovery after a failed training (Snakemake deleted checkpoint.pt and then
+    # sees nothing to do, the old bleu.txt still in place): --forcerun the missing file.
+    checkpoint = f"results/demo/cpu@{DEMO_BUDGETS[0]:g}ms/checkpoint.pt"
+    (workdir / checkpoint).unlink()
+    recovery = snakemake(workdir, "--forcerun", checkpoint, *DRY_RUN_STATS, path=fake_hat_path)
+    assert job_counts(recovery) == {"train_subtransformer": 1, "evaluate": 1, "summary": 1, "all": 1}
+
     report = snakemake(workdir, "--report", "report.html", path=fake_hat_path)
     assert report.returncode == 0, report.stderr
     assert "bleu_vs_latency.png" in (workdir / "report.html").read_text()
