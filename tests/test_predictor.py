@@ -263,6 +263,9 @@ def test_per_layer_terms_count_each_choice_per_layer_kind():
         *(1, 0, 1),  # decoder cross-attention
         4 * 3 + 1 * 1,  # Σ h_ende · a
     ]
+    outside = dataclasses.replace(config, decoder_ffn_embed_dim=(192, 96))
+    with pytest.raises(HatError, match=r"decoder_ffn_embed_dim 96 is not among the predictor's \[256, 192, 128, 64\]"):
+        per_layer_terms([outside], choices)
 
 
 def _per_layer_cost_rows(count: int):

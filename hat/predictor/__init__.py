@@ -32,8 +32,6 @@ from hat.errors import HatError
 from hat.predictor.terms import COST_TERMS, cost_terms, layer_choices, per_layer_term_names, per_layer_terms
 from hat.space import FEATURE_NAMES, SubConfig, hat_features
 
-__all__ = ["COST_TERMS", "cost_terms", "per_layer_terms"]  # re-exported: the terms the fits use
-
 FILE_FORMAT = "hat-latency-predictor"
 FILE_VERSION = 1
 METHODS = ("cost", "cost-per-layer", "hat-mlp")

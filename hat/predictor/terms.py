@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hat.errors import HatError
 from hat.space import SubConfig, encoder_layers_attended
 
 # --------------------------------------------------------------------------------------------
@@ -107,6 +108,10 @@ def per_layer_terms(configs: Sequence[SubConfig], choices: dict[str, list[int]])
 
 
 def _layer_row(config: SubConfig, choices: dict[str, list[int]]) -> list[float]:
+    for key in LAYER_CHOICE_KEYS:
+        unknown = sorted(set(getattr(config, key.removesuffix("_choice"))) - set(choices[key]))
+        if unknown:  # it would count in no column: a silent underestimate
+            raise HatError(f"{key.removesuffix('_choice')} {unknown[0]} is not among the predictor's {choices[key]}")
     e, d = config.encoder_embed_dim, config.decoder_embed_dim
     cross = zip(config.decoder_ende_attention_heads, config.decoder_arbitrary_ende_attn)
     return [
