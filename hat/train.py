@@ -234,10 +234,12 @@ RUN_FILE = "run.json"
 
 
 def _data_fingerprint(data_dir: Path) -> str:
-    """sha256 over a binarized dir's dictionaries and the names and sizes of its other top-level
-    files (hashing the .bin files of a WMT corpus would cost seconds at every start)."""
+    """sha256 over what training reads from a binarized dir: the dictionaries, and the names and
+    sizes of the .bin/.idx files (hashing a WMT corpus's .bin files would cost seconds at every
+    start). Other files (logs, notes) do not count, so adding one never restarts a training."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in data_dir.iterdir() if p.is_file()):
+    read = sorted(p for pattern in ("dict.*.txt", "*.bin", "*.idx") for p in data_dir.glob(pattern))
+    for path in read:
         digest.update(f"{path.name}:{path.stat().st_size}\n".encode())
         if path.name.startswith("dict."):
             digest.update(path.read_bytes())

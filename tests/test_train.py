@@ -246,5 +246,7 @@ def test_claim_save_dir_keeps_same_run_and_legacy_checkpoints(tmp_path):
     assert _data_fingerprint(data) != before
     (data / "dict.src.txt").write_text("a 1\n")
     assert _data_fingerprint(data) == before
+    (data / "preprocess.log").write_text("not read by training")
+    assert _data_fingerprint(data) == before
     (data / "train.bin").write_bytes(b"123")
     assert _data_fingerprint(data) != before
