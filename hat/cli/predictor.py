@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(subparsers) -> None:
-    from hat.predictor import METHODS  # torch-free: numpy and the package only
+    from hat.predictor.kinds import METHODS  # torch-free: numpy and the package only
 
     predictor = subparsers.add_parser("predictor", help="latency predictors")
     commands = predictor.add_subparsers(dest="predictor_command", required=True)
@@ -29,39 +29,17 @@ def register(subparsers) -> None:
 
 
 def _train(args) -> int:
-    import numpy as np
-
-    from hat.io import sha256_file, write_text_atomic
-    from hat.latency.table import read_latency_csv
-    from hat.predictor import MIN_TRAIN_ROWS, build_predictor, save_predictor
-    from hat.predictor.report import write_heldout_csv, write_heldout_plot
+    from hat.predictor.run import train_predictor
     from hat.tasks import load_task
 
-    task = load_task(args.task)
-    rows = read_latency_csv(args.csv, space=task.latency_space, min_rows=MIN_TRAIN_ROWS + 5)
-    features = np.array([row.features for row in rows])  # [N, 10]
-    target_ms = np.array([row.total_ms for row in rows])  # [N]
-    data_info = {"file": Path(args.csv).name, "sha256": sha256_file(args.csv), "rows": len(rows)}
-    drift_flagged = np.array([row.drift_flag == 1 for row in rows])  # [N]; all False for HAT's CSVs
-    predictor, heldout = build_predictor(
-        features,
-        target_ms,
+    metrics = train_predictor(
+        Path(args.csv),
+        task=load_task(args.task),
+        hardware=args.hardware,
+        out=Path(args.out),
         method=args.method,
         seed=args.seed,
-        task=task,
-        hardware=args.hardware,
-        data_info=data_info,
-        drift_flagged=drift_flagged,
-        configs=[row.config for row in rows],
     )
-    out = Path(args.out)
-    predicted = predictor.predict(features[heldout], [rows[i].config for i in heldout])
-    flags = [rows[i].drift_flag for i in heldout]
-    write_heldout_csv(out.with_suffix(".predictions.csv"), heldout, target_ms[heldout], predicted, flags)
-    write_heldout_plot(out.with_suffix(".png"), target_ms[heldout], predicted, flags, predictor.meta)
-    metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
-    write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    save_predictor(predictor, out)
     print(json.dumps(metrics))
     return 0
 

@@ -10,7 +10,8 @@ import numpy as np
 
 from hat.io import atomic_path
 from hat.latency.table import read_latency_csv
-from hat.predictor import Predictor, require_configs
+from hat.predictor.file import Predictor
+from hat.predictor.kinds import require_configs
 from hat.tasks import BUILTIN_TASKS, load_task
 
 
@@ -63,7 +64,7 @@ def write_with_predictions(predictor: Predictor, csv_path: str | os.PathLike, ou
     space = load_task(predictor.task).latency_space if predictor.task in BUILTIN_TASKS else None
     rows = read_latency_csv(csv_path, require_latency=False, space=space)
     configs = [row.config for row in rows]
-    if predictor.kind == "cost-per-layer":
+    if predictor.needs_configs:
         require_configs(configs, len(rows), csv_path)
     predicted = predictor.predict(np.array([row.features for row in rows]), configs)
     with open(csv_path, newline="") as stream:
