@@ -170,13 +170,28 @@ def evaluate(
         "sacrebleu_signature": signature,
         "beam": str(beam),
         "lenpen": str(lenpen),
-        "checkpoint": str(checkpoint),
+        "checkpoint": describe_checkpoint(checkpoint),
         "subset": subset,
         "sentences": str(len(translations)),
         "hypotheses": hyp_file.name,
     }
     write_text_atomic(out, "".join(f"{key}: {value}\n" for key, value in report.items()))
     return report
+
+
+def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
+    """The checkpoint's path and which training checkpoints it holds: `(average of the last 10:
+    checkpoint41.pt..checkpoint50.pt)` (IWSLT) or `(checkpoint_best.pt)` (WMT), from the entry
+    `hat train subtransformer` writes; the bare path for any other checkpoint."""
+    from hat.io import load_checkpoint
+    from hat.train import FINAL_ORIGIN
+
+    sources = load_checkpoint(checkpoint).get(FINAL_ORIGIN)
+    if not sources:
+        return str(checkpoint)
+    if len(sources) == 1:
+        return f"{checkpoint} ({sources[0]})"
+    return f"{checkpoint} (average of the last {len(sources)}: {sources[0]}..{sources[-1]})"
 
 
 def read_report(path: str | os.PathLike) -> dict[str, str]:

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from hat.errors import HatError
 
 SPLITS = ("train", "valid", "test")
-FORMATS = ("text", "sgm", "ted-tags", "tsv", "tmx")
+FORMATS = ("text", "sgm", "input-from-sgm", "ted-tags", "tsv", "tmx")
 DEMO_SOURCE = "demo"
 LOCAL_SOURCE = "local"
 
@@ -58,7 +58,7 @@ class Part:
 @dataclass(frozen=True)
 class TokenizeConfig:
     moses: bool = True  # sacremoses tokenization (off for pre-tokenized or synthetic text)
-    normalize: bool = True  # Moses normalize-punctuation + remove-non-printing-char
+    normalize: bool = True  # Moses normalize-punctuation + remove-non-printing-char, train text only
     aggressive_dash_splits: bool = False  # tokenizer.perl -a
     lowercase: bool = False
 
@@ -95,6 +95,8 @@ class DataConfig:
     nwords: int
     threshold: int
     demo: DemoConfig | None = None
+    bpe_learn_order: tuple[str, ...] = ()  # languages whose train text BPE learns on, in this order
+    fixed_dictionary: Part | None = None  # binarize against this dict.txt (files: {"dict": path})
 
     @property
     def langs(self) -> tuple[str, str]:
@@ -164,14 +166,21 @@ def parse_data_config(
         sources = (Source(name=DEMO_SOURCE),)
         splits = tuple((split, (_text_part(DEMO_SOURCE, split, langs),)) for split, _ in demo.sizes)
         kind, every_nth = "demo", None
+    source_names = {s.name for s in sources}
     bpe = data.sub("bpe")
-    bpe.only("merges", "codes")
+    bpe.only("merges", "codes", "learn-on")
     merges = bpe.get("merges", int, default=None)
-    codes = _parse_codes(bpe, {s.name for s in sources})
+    codes = _parse_source_file(bpe, "codes", source_names)
     if (merges is None) == (codes is None):
         bpe.fail("needs exactly one of 'merges' (learn joint BPE) or 'codes' (apply given codes)")
+    learn_order = tuple(bpe.get("learn-on", list, default=list(langs)))
+    if sorted(learn_order) != sorted(langs):
+        bpe.fail(f"must list the languages {', '.join(langs)} in the order BPE reads them", "learn-on")
     dictionary = data.sub("dictionary")
-    dictionary.only("nwords", "threshold")
+    dictionary.only("nwords", "threshold", "fixed")
+    fixed = _parse_source_file(dictionary, "fixed", source_names)
+    if fixed is not None and not joined_dictionary:
+        dictionary.fail("needs a shared vocabulary (share-all-embeddings) to be used for both languages", "fixed")
     return DataConfig(
         kind=kind,
         source_lang=source_lang,
@@ -183,6 +192,8 @@ def parse_data_config(
         clean=_parse_clean(data) if "clean" in data.values else None,
         bpe_merges=merges,
         bpe_codes=codes,
+        bpe_learn_order=learn_order,
+        fixed_dictionary=fixed,
         joined_dictionary=joined_dictionary,
         nwords=dictionary.get("nwords", int, default=-1),
         threshold=dictionary.get("threshold", int, default=0),
@@ -300,15 +311,17 @@ def _parse_demo(demo: _Reader) -> DemoConfig:
     return DemoConfig(seed=demo.get("seed", int), sizes=sizes)
 
 
-def _parse_codes(bpe: _Reader, source_names: set[str]) -> Part | None:
-    if "codes" not in bpe.values:
+def _parse_source_file(section: _Reader, key: str, source_names: set[str]) -> Part | None:
+    """`key: {source, file}`: one file inside a downloaded source (BPE codes, a fixed dictionary),
+    as a Part whose only file is named `key`."""
+    if key not in section.values:
         return None
-    codes = bpe.sub("codes")
-    codes.only("source", "file")
-    source = codes.get("source", str)
+    entry = section.sub(key)
+    entry.only("source", "file")
+    source = entry.get("source", str)
     if source not in source_names:
-        codes.fail(f"names unknown source '{source}'", "source")
-    return Part(source=source, files=(("codes", codes.get("file", str)),))
+        entry.fail(f"names unknown source '{source}'", "source")
+    return Part(source=source, files=((key, entry.get("file", str)),))
 
 
 def _parse_tokenize(tokenize: _Reader) -> TokenizeConfig:
