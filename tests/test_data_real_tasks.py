@@ -30,7 +30,7 @@ import yaml
 
 from hat.data import fetch_raw
 from hat.data.config import load_data_config
-from hat.data.prepare import prepare
+from hat.data.prepare import prepare, use_preprocessed
 from hat.tasks import CONFIG_ROOT, load_task
 
 QUOTED = {"en": "“quoted” it’s", "de": "„zitiert“ es’s", "fr": "« cité » c’est"}
@@ -241,9 +241,13 @@ def local_path(url: str) -> str:
     return f"/{parsed.netloc}{parsed.path}" + (f"?{parsed.query}" if parsed.query else "")
 
 
+# local path -> bytes the server answers with (tests may add files)
+SERVED = {local_path(url): archive_bytes(*spec) for archives in ARCHIVES.values() for url, spec in archives.items()}
+
+
 @pytest.fixture(scope="module")
 def server():
-    files = {local_path(url): archive_bytes(*spec) for archives in ARCHIVES.values() for url, spec in archives.items()}
+    files = SERVED
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -274,6 +278,7 @@ def local_task(name: str, server: str, directory: Path) -> Path:
         assert source["url"] in ARCHIVES[name], f"{name}: source {source['url']} has no miniature here"
         source["url"] = server + local_path(source["url"])
     assert len(values["data"]["sources"]) == len(ARCHIVES[name]), f"{name}: an archive here is not a source"
+    values["data"]["preprocessed"]["url"] = server + local_path(values["data"]["preprocessed"]["url"])
     task_file.write_text(yaml.safe_dump(values, allow_unicode=True))
     return task_file
 
@@ -377,3 +382,38 @@ def test_wmt14enfr_valid_is_every_1333rd_train_line(prepared):
     _, _, data = prepared("wmt14enfr")
     train = lines(data / "text" / "tok.train.en")
     assert lines(data / "text" / "pre.valid.en") == [train[1332]]
+
+
+def test_hats_preprocessed_bundle_is_used_as_it_is(prepared, server, tmp_path):
+    """The second source (HAT's get_preprocessed.sh): its binarized files, wherever they lie in
+    the archive, become the data dir unchanged. The bundle here is made of files binarized above."""
+    _, _, data = prepared("wmt14ende")
+    names = sorted(p.name for p in data.iterdir() if p.suffix in (".bin", ".idx") or p.name.startswith("dict."))
+    assert len(names) == 2 + 3 * 2 * 2
+    url = yaml.safe_load((CONFIG_ROOT / "wmt14ende" / "task.yml").read_text())["data"]["preprocessed"]["url"]
+    SERVED[local_path(url)] = archive_bytes("tgz", {f"wmt16_en_de/{name}": (data / name).read_bytes() for name in names})
+    config = load_data_config(load_task(local_task("wmt14ende", server, tmp_path / "task")))
+    fetch_raw(config, tmp_path / "raw", preprocessed=True)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir() if not p.name.startswith(".")) == [
+        "hat-preprocessed", "manifest.json", "wmt16_en_de.preprocessed.tgz"
+    ]  # fmt: skip
+    use_preprocessed(config, tmp_path / "raw", tmp_path / "data")
+    for name in names:
+        assert (tmp_path / "data" / name).read_bytes() == (data / name).read_bytes()
+    assert (tmp_path / "data" / "manifest.json").is_file()
+
+
+def test_workflow_data_source_hat_preprocessed_reaches_both_data_commands(tmp_path):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    override = tmp_path / "override.yaml"
+    override.write_text("tasks: {iwslt14deen: {data_source: hat-preprocessed}}\n")
+    command = [str(Path(sys.executable).parent / "snakemake"), "--snakefile", str(repo / "Snakefile")]
+    command += ["--directory", str(tmp_path), "results/iwslt14deen/data/manifest.json", "--dry-run", "--printshellcmds"]
+    result = subprocess.run([*command, "--configfile", str(override)], capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    shells = [line for line in output.splitlines() if line.startswith("Shell command: hat data")]
+    assert len(shells) == 2 and all(line.split(">")[0].rstrip().endswith("--preprocessed") for line in shells), shells

@@ -121,3 +121,22 @@ def test_averaged_subtransformer_names_the_average_on_the_checkpoint_line(tmp_pa
 
     _write_final_model(tmp_path / "train", tmp_path / "train" / "init_model.pt", 1, tmp_path / "best.pt", task)
     assert describe_checkpoint(tmp_path / "best.pt") == f"{tmp_path / 'best.pt'} (checkpoint_best.pt)"
+
+
+@pytest.mark.parametrize(("target", "device"), [("wmt14ende/titanxp@200ms", "cuda"), ("demo/cpu@18ms", "cpu")])
+def test_evaluate_rule_runs_on_the_tasks_device(tmp_path, target, device):
+    """The evaluate job reserves a GPU for cuda tasks; its command must also use it (dry run)."""
+    import re
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    snakemake = Path(sys.executable).parent / "snakemake"
+    command = [str(snakemake), "--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path)]
+    result = subprocess.run(
+        [*command, "--dry-run", "--printshellcmds", f"results/{target}/bleu.txt"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    evaluate = [line for line in output.splitlines() if line.startswith("Shell command: hat evaluate")]
+    assert len(evaluate) == 1 and re.search(rf"--device {device}\b", evaluate[0]), evaluate

@@ -24,6 +24,7 @@ from hat.errors import HatError
 SPLITS = ("train", "valid", "test")
 FORMATS = ("text", "sgm", "input-from-sgm", "ted-tags", "tsv", "tmx")
 DEMO_SOURCE = "demo"
+PREPROCESSED_SOURCE = "hat-preprocessed"
 LOCAL_SOURCE = "local"
 
 
@@ -96,7 +97,8 @@ class DataConfig:
     threshold: int
     demo: DemoConfig | None = None
     bpe_learn_order: tuple[str, ...] = ()  # languages whose train text BPE learns on, in this order
-    fixed_dictionary: Part | None = None  # binarize against this dict.txt (files: {"dict": path})
+    fixed_dictionary: Part | None = None  # binarize against this dict.txt (files: {"fixed": path})
+    preprocessed: Source | None = None  # HAT's binarized bundle: the alternative to rebuilding
 
     @property
     def langs(self) -> tuple[str, str]:
@@ -149,7 +151,7 @@ def parse_data_config(
     """Validate a task's `data:` mapping; `joined_dictionary` comes from the space's
     share-all-embeddings (a shared embedding needs one vocabulary)."""
     data = _Reader(values, "data", str(task_file))
-    data.only("sources", "splits", "files", "demo", "tokenize", "clean", "bpe", "dictionary")
+    data.only("sources", "splits", "files", "demo", "tokenize", "clean", "bpe", "dictionary", "preprocessed")
     kinds = [kind for kind in ("sources", "files", "demo") if kind in data.values]
     if len(kinds) != 1:
         data.fail("needs exactly one of 'sources' (downloads), 'files' (your corpus) or 'demo'")
@@ -194,6 +196,7 @@ def parse_data_config(
         bpe_codes=codes,
         bpe_learn_order=learn_order,
         fixed_dictionary=fixed,
+        preprocessed=_parse_preprocessed(data),
         joined_dictionary=joined_dictionary,
         nwords=dictionary.get("nwords", int, default=-1),
         threshold=dictionary.get("threshold", int, default=0),
@@ -207,20 +210,31 @@ def _parse_sources(data: _Reader) -> tuple[Source, ...]:
     for index, entry in enumerate(entries):
         source = _Reader(entry, f"data.sources[{index}]", data.origin)
         source.only("name", "url", "sha256", "filename")
-        url = source.get("url", str)
-        if urlparse(url).scheme not in ("http", "https", "file"):
-            source.fail(f"must be an http(s):// or file:// URL, got {url!r}", "url")
-        filename = source.get("filename", str, default=Path(urlparse(url).path).name)
-        if not filename or Path(filename).name != filename:
-            source.fail(f"must be a plain file name (the URL does not end in one), got {filename!r}", "filename")
-        sha256 = source.get("sha256", str, none_ok=True)
-        if sha256 is not None and (len(sha256) != 64 or set(sha256) - set("0123456789abcdef")):
-            source.fail("must be 64 lower-case hex digits or null", "sha256")
-        sources.append(Source(name=source.get("name", str), url=url, sha256=sha256, filename=filename))
+        sources.append(_parse_source(source, source.get("name", str)))
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         data.fail("names a source twice", "sources")
     return tuple(sources)
+
+
+def _parse_source(source: _Reader, name: str) -> Source:
+    """`{url, sha256, filename?}` (and `name` in a sources list)."""
+    source.only("name", "url", "sha256", "filename")
+    url = source.get("url", str)
+    if urlparse(url).scheme not in ("http", "https", "file"):
+        source.fail(f"must be an http(s):// or file:// URL, got {url!r}", "url")
+    filename = source.get("filename", str, default=Path(urlparse(url).path).name)
+    if not filename or Path(filename).name != filename:
+        source.fail(f"must be a plain file name (the URL does not end in one), got {filename!r}", "filename")
+    sha256 = source.get("sha256", str, none_ok=True)
+    if sha256 is not None and (len(sha256) != 64 or set(sha256) - set("0123456789abcdef")):
+        source.fail("must be 64 lower-case hex digits or null", "sha256")
+    return Source(name=name, url=url, sha256=sha256, filename=filename)
+
+
+def _parse_preprocessed(data: _Reader) -> Source | None:
+    """`preprocessed: {url, sha256, filename?}`: HAT's binarized bundle (its get_preprocessed.sh)."""
+    return _parse_source(data.sub("preprocessed"), PREPROCESSED_SOURCE) if "preprocessed" in data.values else None
 
 
 def _parse_splits(

@@ -78,6 +78,29 @@ def prepare(config: DataConfig, raw_dir: Path, out_dir: Path, threads: int) -> N
         write_manifest(work.out_dir)
 
 
+def use_preprocessed(config: DataConfig, raw_dir: Path, out_dir: Path) -> None:
+    """`hat data prepare --preprocessed`: link the binarized files of HAT's bundle (unpacked by
+    `hat data download --preprocessed`, in whichever folder of it they lie) into `out_dir`."""
+    from hat.data import preprocessed_source
+
+    unpacked = Path(raw_dir) / preprocessed_source(config).name
+    src, tgt = config.langs
+    needed = [f"dict.{lang}.txt" for lang in (src, tgt)]
+    needed += [f"{split}.{src}-{tgt}.{lang}.{ext}" for split in SPLITS for lang in (src, tgt) for ext in ("bin", "idx")]
+    found = sorted(unpacked.rglob(needed[0]))
+    if not found:
+        raise HatError(f"{unpacked}: no {needed[0]} in HAT's bundle (run `hat data download --preprocessed` first)")
+    bundle = found[0].parent
+    missing = [name for name in needed if not (bundle / name).is_file()]
+    if missing:
+        raise HatError(f"{bundle}: HAT's bundle has no {missing[0]}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in needed:
+        _replace_with_link(bundle / name, out_dir / name)
+    write_manifest(out_dir)
+
+
 def _reset_markers_if_config_changed(steps_dir: Path, config: DataConfig) -> None:
     fingerprint = hashlib.sha256(repr(config).encode()).hexdigest()
     recorded = steps_dir / "config.sha256"
