@@ -44,17 +44,19 @@ def sentences(tag: str, lang: str, count: int) -> list[str]:
 def sgm(tag: str, lang: str, count: int) -> str:
     """A WMT sgm file: a header, one <seg> per sentence inside <doc>/<p>."""
     segs = "".join(f'<seg id="{i}">{line}</seg>\n' for i, line in enumerate(sentences(tag, lang, count), 1))
-    return f'<srcset setid="{tag}" srclang="any">\n<doc sysid="ref" docid="d1" genre="news">\n<p>\n{segs}</p>\n</doc>\n</srcset>\n'
+    header = f'<srcset setid="{tag}" srclang="any">\n<doc sysid="ref" docid="d1" genre="news">\n<p>\n'
+    return header + segs + "</p>\n</doc>\n</srcset>\n"
 
 
 def ted_xml(tag: str, lang: str, count: int) -> str:
     segs = "".join(f'<seg id="{i}"> {line} </seg>\n' for i, line in enumerate(sentences(tag, lang, count), 1))
-    return f'<?xml version="1.0" encoding="UTF-8"?>\n<mteval>\n<refset setid="{tag}">\n<doc docid="1">\n{segs}</doc>\n</refset>\n</mteval>\n'
+    header = f'<?xml version="1.0" encoding="UTF-8"?>\n<mteval>\n<refset setid="{tag}">\n<doc docid="1">\n'
+    return header + segs + "</doc>\n</refset>\n</mteval>\n"
 
 
 def ted_tags(lang: str, count: int) -> str:
     """IWSLT's train.tags.de-en.<lang>: metadata lines around the transcript lines."""
-    meta = f"<url>http://www.ted.com/talks/x</url>\n<keywords>talks</keywords>\n<talkid>1</talkid>\n"
+    meta = "<url>http://www.ted.com/talks/x</url>\n<keywords>talks</keywords>\n<talkid>1</talkid>\n"
     title = f"<title>iwslt-train {lang} title</title>\n"
     return meta + title + "".join(line + "\n" for line in sentences("iwslt-train", lang, count))
 
@@ -112,7 +114,10 @@ ARCHIVES = {
     "wmt14enfr": {
         "http://statmt.org/wmt13/training-parallel-europarl-v7.tgz": (
             "tgz",
-            {**pair("training/europarl-v7.fr-en", "europarl", ENFR, 700), **pair("training/europarl-v7.de-en", "decoy", ENDE, 2)},
+            {
+                **pair("training/europarl-v7.fr-en", "europarl", ENFR, 700),
+                **pair("training/europarl-v7.de-en", "decoy", ENDE, 2),
+            },
         ),
         "http://statmt.org/wmt13/training-parallel-commoncrawl.tgz": COMMONCRAWL,
         "http://statmt.org/wmt13/training-parallel-un.tgz": ("tgz", pair("un/undoc.2000.fr-en", "un", ENFR, 200)),
@@ -122,8 +127,10 @@ ARCHIVES = {
         ),
         "http://statmt.org/wmt10/training-giga-fren.tar": (
             "tar",
-            {f"giga-fren.release2.fixed.{lang}.gz": gzip.compress(text(sentences("giga", lang, 300)).encode())
-             for lang in ENFR},
+            {
+                f"giga-fren.release2.fixed.{lang}.gz": gzip.compress(text(sentences("giga", lang, 300)).encode())
+                for lang in ENFR
+            },
         ),  # fmt: skip
         "http://statmt.org/wmt14/test-full.tgz": (
             "tgz",
@@ -391,7 +398,9 @@ def test_hats_preprocessed_bundle_is_used_as_it_is(prepared, server, tmp_path):
     names = sorted(p.name for p in data.iterdir() if p.suffix in (".bin", ".idx") or p.name.startswith("dict."))
     assert len(names) == 2 + 3 * 2 * 2
     url = yaml.safe_load((CONFIG_ROOT / "wmt14ende" / "task.yml").read_text())["data"]["preprocessed"]["url"]
-    SERVED[local_path(url)] = archive_bytes("tgz", {f"wmt16_en_de/{name}": (data / name).read_bytes() for name in names})
+    SERVED[local_path(url)] = archive_bytes(
+        "tgz", {f"wmt16_en_de/{name}": (data / name).read_bytes() for name in names}
+    )
     config = load_data_config(load_task(local_task("wmt14ende", server, tmp_path / "task")))
     fetch_raw(config, tmp_path / "raw", preprocessed=True)
     assert sorted(p.name for p in (tmp_path / "raw").iterdir() if not p.name.startswith(".")) == [

@@ -48,7 +48,9 @@ def write_task(directory: Path) -> Path:
         "lenpen": 0.6,
         "average-last-checkpoints": 2,
         "data": {
-            "files": {split: {lang: str(CORPUS / f"{name}.{lang}") for lang in ("en", "de")} for split, name in splits.items()},
+            "files": {
+                split: {lang: str(CORPUS / f"{name}.{lang}") for lang in ("en", "de")} for split, name in splits.items()
+            },
             "tokenize": {"moses": True, "normalize": True, "lowercase": True},
             "bpe": {"merges": 3000},
             "dictionary": {"nwords": -1, "threshold": 0},
