@@ -140,3 +140,11 @@ def test_evaluate_rule_runs_on_the_tasks_device(tmp_path, target, device):
     output = result.stdout + result.stderr
     evaluate = [line for line in output.splitlines() if line.startswith("Shell command: hat evaluate")]
     assert len(evaluate) == 1 and re.search(rf"--device {device}\b", evaluate[0]), evaluate
+
+
+def test_iwslt_averages_the_last_10_checkpoints_and_wmt_uses_the_best():
+    from hat.tasks import load_task
+
+    assert {name: load_task(name).average_last for name in ("iwslt14deen", "wmt14ende", "wmt14enfr", "wmt19ende")} == {
+        "iwslt14deen": 10, "wmt14ende": 1, "wmt14enfr": 1, "wmt19ende": 1
+    }  # fmt: skip
