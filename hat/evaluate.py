@@ -44,19 +44,21 @@ def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> floa
     return metric.corpus_score(hyps, [refs]).score
 
 
+def detokenize(lines: Sequence[str]) -> list[str]:
+    """Moses detokenization with English rules, as the sacremoses CLI default HAT's test.sh used."""
+    from sacremoses import MosesDetokenizer
+
+    detokenizer = MosesDetokenizer(lang="en")
+    return [detokenizer.detokenize(line.split()) for line in lines]
+
+
 def sacre_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> tuple[float, str]:
     """HAT's `sacre` BLEU (module docstring) and SacreBLEU's signature."""
     from sacrebleu.metrics import BLEU
-    from sacremoses import MosesDetokenizer
 
     _check_lengths(hypotheses, references)
-    detokenizer = MosesDetokenizer(lang="en")
-
-    def detok(lines: Sequence[str]) -> list[str]:
-        return [detokenizer.detokenize(line.split()) for line in lines]
-
     metric = BLEU()
-    score = metric.corpus_score(detok(hypotheses), [detok(references)]).score
+    score = metric.corpus_score(detokenize(hypotheses), [detokenize(references)]).score
     return score, str(metric.get_signature())
 
 
@@ -155,7 +157,8 @@ def evaluate(
     config_path: str | os.PathLike | None = None,
     device: str = "cpu",
 ) -> dict[str, str]:
-    """Translate, score, and write `out` (`key: value` lines) plus the hypotheses beside it."""
+    """Translate, score, and write `out` (`key: value` lines) plus the hypotheses beside it, as
+    the detokenized text SacreBLEU scored."""
     beam = beam or task.beam
     lenpen = task.lenpen if lenpen is None else lenpen
     translations = translate(task, checkpoint, data_dir, subset, beam, lenpen, config_path, device)
@@ -163,20 +166,35 @@ def evaluate(
     refs = [t.reference for t in translations]
     sacre, signature = sacre_bleu(hyps, refs)
     hyp_file = hypotheses_path(out)
-    write_text_atomic(hyp_file, "".join(h + "\n" for h in hyps))
+    write_text_atomic(hyp_file, "".join(h + "\n" for h in detokenize(hyps)))
     report = {
         "bleu": f"{tokenized_bleu(hyps, refs):.2f}",
         "sacrebleu": f"{sacre:.2f}",
         "sacrebleu_signature": signature,
         "beam": str(beam),
         "lenpen": str(lenpen),
-        "checkpoint": str(checkpoint),
+        "checkpoint": describe_checkpoint(checkpoint),
         "subset": subset,
         "sentences": str(len(translations)),
         "hypotheses": hyp_file.name,
     }
     write_text_atomic(out, "".join(f"{key}: {value}\n" for key, value in report.items()))
     return report
+
+
+def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
+    """The checkpoint's path and which training checkpoints it holds: `(average of the last 10:
+    checkpoint41.pt..checkpoint50.pt)` (IWSLT) or `(checkpoint_best.pt)` (WMT), from the entry
+    `hat train subtransformer` writes; the bare path for any other checkpoint."""
+    from hat.io import load_checkpoint
+    from hat.train import FINAL_ORIGIN
+
+    sources = load_checkpoint(checkpoint).get(FINAL_ORIGIN)
+    if not sources:
+        return str(checkpoint)
+    if len(sources) == 1:
+        return f"{checkpoint} ({sources[0]})"
+    return f"{checkpoint} (average of the last {len(sources)}: {sources[0]}..{sources[-1]})"
 
 
 def read_report(path: str | os.PathLike) -> dict[str, str]:

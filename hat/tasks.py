@@ -33,6 +33,9 @@ class Task:
     lenpen: float
     data: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # HAT's BLEU checkpoint (spec §6.3): 1 = checkpoint_best (WMT); N = the average of the last N
+    # epoch checkpoints (IWSLT: 10, HAT's average_checkpoint.sh).
+    average_last: int = 1
 
     @cached_property
     def space(self) -> DesignSpace:
@@ -76,6 +79,9 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
     data = values.get("data", {})
     if not isinstance(data, dict):
         raise HatError(f"{path}: data must be a mapping")
+    average_last = values.get("average-last-checkpoints", 1)
+    if not isinstance(average_last, int) or isinstance(average_last, bool) or average_last < 1:
+        raise HatError(f"{path}: average-last-checkpoints must be a positive integer, got {average_last!r}")
     return Task(
         name=values["name"],
         source_lang=values["source-lang"],
@@ -87,4 +93,5 @@ def load_task(name_or_path: str | os.PathLike) -> Task:
         lenpen=float(values["lenpen"]),
         data=data,
         path=path,
+        average_last=average_last,
     )

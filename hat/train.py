@@ -48,6 +48,9 @@ SUBTRANSFORMER_CHANGES: dict[str, Any] = {"warmup-updates": 4000}
 # YAML keys that describe the model, not the optimisation (the design space keys are added below).
 _MODEL_KEYS = {"arch", "share-all-embeddings"}
 _SUBTRANSFORMER_PREFIX = "subtransformer-"
+# Entry of a final SubTransformer checkpoint naming the training checkpoints it holds (one: the
+# best; several: their average), which `hat evaluate` reports on bleu.txt's `checkpoint:` line.
+FINAL_ORIGIN = "trained_from"
 _EPOCH_CHECKPOINT = re.compile(r"checkpoint(\d+)\.pt$")
 _UPDATE_CHECKPOINT = re.compile(r"checkpoint_\d+_(\d+)\.pt$")
 
@@ -311,7 +314,7 @@ def train_subtransformer(
     save_dir: str | os.PathLike,
     init: str = "scratch",
     supernet: str | os.PathLike | None = None,
-    average_last: int = 1,
+    average_last: int | None = None,
     out: str | os.PathLike | None = None,
     overrides: dict[str, Any] | None = None,
     cpu: bool = False,
@@ -320,7 +323,7 @@ def train_subtransformer(
 ) -> TrainResult:
     """Train one SubTransformer as a standalone dense model (spec §6.1) and write `out`
     (default save_dir/checkpoint.pt): the best checkpoint, or the average of the last
-    `average_last` epoch checkpoints (spec §6.2).
+    `average_last` epoch checkpoints (spec §6.2; default: the task's average-last-checkpoints).
 
     init="scratch": HAT's initialisation (a fresh supernet at super shapes, sliced; seed = `seed`
     setting). init="inherit": the slice of a trained supernet (`supernet` checkpoint), paper Table 6.
@@ -330,7 +333,8 @@ def train_subtransformer(
     save_dir = Path(save_dir)
     config = read_subconfig(config_path)
     task.space.validate(config, source=str(config_path))
-    settings = training_settings(task, overrides or {}, subtransformer=True)
+    average_last = task.average_last if average_last is None else average_last
+    settings = _keeping_checkpoints(training_settings(task, overrides or {}, subtransformer=True), average_last)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
     initial_weights = {"init": init, "seed": str(settings.get("seed", 1))} if init == "scratch" else {"init": init}
     if init == "inherit" and supernet is not None:
@@ -345,6 +349,18 @@ def train_subtransformer(
     final = Path(out) if out is not None else save_dir / "checkpoint.pt"
     _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
+
+
+def _keeping_checkpoints(settings: dict[str, Any], count: int) -> dict[str, Any]:
+    """`settings` with fairseq keeping at least the last `count` epoch/update checkpoints (its
+    keep-last-epochs / keep-interval-updates delete older ones), so they can be averaged."""
+    if count <= 1:
+        return settings
+    kept = dict(settings)
+    for key in ("keep-last-epochs", "keep-interval-updates"):
+        if key in kept and 0 <= int(kept[key]) < count:
+            kept[key] = count
+    return kept
 
 
 def _run_identity(task: Task, data_dir: Path) -> dict[str, Any]:
@@ -414,12 +430,16 @@ def _write_final_model(save_dir: Path, init_model: Path, average_last: int, fina
 
     if average_last > 1:
         sources = _checkpoints_to_average(save_dir, average_last)
-        if not sources:
-            raise HatError(f"{save_dir}: no epoch checkpoints to average (keep-last-epochs / save-interval)")
+        if len(sources) < average_last:
+            raise HatError(
+                f"{save_dir}: {len(sources)} epoch checkpoint(s) to average, {average_last} needed "
+                "(train more epochs, or lower average-last-checkpoints)"
+            )
         state = average_state_dicts(sources)
         logger.info("averaged %d checkpoints: %s", len(sources), ", ".join(p.name for p in sources))
     else:
-        state = load_checkpoint(save_dir / "checkpoint_best.pt")["model"]
+        sources = [save_dir / "checkpoint_best.pt"]
+        state = load_checkpoint(sources[0])["model"]
     model = load_model(init_model)
     model.load_state_dict(state)
-    save_model(model, final, task=task.name)
+    save_model(model, final, task=task.name, extra={FINAL_ORIGIN: [p.name for p in sources]})

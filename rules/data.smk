@@ -2,6 +2,11 @@
 # Each directory's manifest.json (written last by `hat data`) is the declared output, never the
 # directory itself: a failed job then leaves the resume state (partial downloads, finished
 # preprocessing steps) in place instead of Snakemake deleting the whole directory.
+# A task's data_source hat-preprocessed fetches HAT's binarized bundle instead (docs/data.md).
+
+
+def preprocessed_flag(wildcards):
+    return "--preprocessed" if settings(wildcards.task).get("data_source") == "hat-preprocessed" else ""
 
 
 localrules:
@@ -14,12 +19,13 @@ rule download:
     params:
         task=task_arg,
         raw_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        preprocessed=preprocessed_flag,
     log:
         "logs/{task}/download.log",
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat data download --task {params.task} --out-dir {params.raw_dir} > {log} 2>&1"
+        "hat data download --task {params.task} --out-dir {params.raw_dir} {params.preprocessed} > {log} 2>&1"
 
 
 rule prepare:
@@ -31,6 +37,7 @@ rule prepare:
         task=task_arg,
         raw_dir=directory_of("raw"),
         data_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        preprocessed=preprocessed_flag,
     threads: 8
     resources:
         runtime=240,
@@ -42,4 +49,4 @@ rule prepare:
         "../envs/hat.yaml"
     shell:
         "hat data prepare --task {params.task} --raw-dir {params.raw_dir} --out-dir {params.data_dir}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} {params.preprocessed} > {log} 2>&1"

@@ -12,6 +12,7 @@ rule evaluate:
     params:
         task=task_arg,
         data_dir=directory_of("data"),
+        device=lambda wildcards: settings(wildcards.task)["device"],
     threads: 2
     resources:
         gpu=gpus,
@@ -23,7 +24,8 @@ rule evaluate:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output} > {log} 2>&1"
+        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output}"
+        " --device {params.device} > {log} 2>&1"
 
 
 localrules:

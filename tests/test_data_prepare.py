@@ -73,7 +73,12 @@ def test_hat_choices_from_spec():
     assert (enfr.bpe_merges, enfr.valid_every_nth, enfr.tokenize.aggressive_dash_splits) == (40000, 1333, True)
     assert enfr.clean == CleanConfig(min_tokens=1, max_tokens=250, ratio=1.5, after_bpe=True)
     ende = load_data_config(load_task("wmt14ende"))
-    assert (ende.nwords, ende.bpe_codes.file_for("codes")) == (32768, "bpe.32000")
+    assert (ende.nwords, ende.bpe_merges, ende.bpe_learn_order) == (32768, 32000, ("de", "en"))
+    assert ende.clean == CleanConfig(min_tokens=1, max_tokens=80, ratio=9, after_bpe=False)
+    wmt19 = load_data_config(load_task("wmt19ende"))
+    assert [part.format for part in wmt19.parts("train")].count("tmx") == 0
+    for config, name in ((enfr, "wmt14enfr_dict.txt"), (wmt19, "wmt19ende_dict.txt")):
+        assert config.fixed_dictionary.file_for("fixed") == name
 
 
 @pytest.mark.parametrize(
@@ -102,6 +107,18 @@ def test_hat_choices_from_spec():
                 "bpe": {"merges": 5},
             },
             r"data\.splits\.train\[0\]\.source names unknown source 'b'",
+        ),
+        (
+            {"demo": {"seed": 1, "train": 5, "valid": 1, "test": 1}, "bpe": {"merges": 5, "learn-on": ["en"]}},
+            r"data\.bpe\.learn-on must list the languages en, de",
+        ),
+        (
+            {
+                "demo": {"seed": 1, "train": 5, "valid": 1, "test": 1},
+                "bpe": {"merges": 5},
+                "dictionary": {"fixed": {"source": "nowhere", "file": "dict.txt"}},
+            },
+            r"data\.dictionary\.fixed\.source names unknown source 'nowhere'",
         ),
     ],
 )
@@ -138,6 +155,21 @@ def test_tsv_and_tmx():
     tmx = Part(source="f", files=(("en", "corpus.tmx"), ("de", "corpus.tmx")), format="tmx")
     assert list(read_part(tsv, FIXTURES, LANGS)) == expected
     assert list(read_part(tmx, FIXTURES, LANGS)) == expected
+
+
+def test_tsv_reads_columns_as_cut_does(tmp_path):
+    """HAT split its TSVs with `cut -f1` / `cut -f2`: a line without a tab is every column."""
+    (tmp_path / "c.tsv").write_text("a de\ta en\nno tab here\nonly de\t\n", encoding="utf-8")
+    tsv = Part(source="f", files=(("en", "c.tsv"), ("de", "c.tsv")), format="tsv", columns=(("en", 1), ("de", 0)))
+    assert list(read_part(tsv, tmp_path, LANGS)) == [("a en", "a de"), ("no tab here", "no tab here"), ("", "only de")]
+
+
+def test_input_from_sgm_keeps_the_typographic_apostrophe_that_hats_sed_replaces(tmp_path):
+    for lang in LANGS:
+        (tmp_path / f"t.{lang}.sgm").write_text(f'<doc>\n<seg id="1">  it’s  {lang} </seg>\n</doc>\n', encoding="utf-8")
+    files = tuple((lang, f"t.{lang}.sgm") for lang in LANGS)
+    assert list(read_part(Part("f", files, format="input-from-sgm"), tmp_path, LANGS)) == [("it’s en", "it’s de")]
+    assert list(read_part(Part("f", files, format="sgm"), tmp_path, LANGS)) == [("it's en", "it's de")]
 
 
 def test_clean_corpus_n_rule():

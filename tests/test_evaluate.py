@@ -86,3 +86,65 @@ def test_supernet_checkpoint_without_config_is_a_hat_error(tmp_path_factory, tmp
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
     args = ["evaluate", "--task", "demo", "--checkpoint", str(supernet), "--data", str(corpus_dir(tmp_path_factory))]
     assert main(args + ["--out", str(tmp_path / "bleu.txt")]) == 2
+
+
+def test_averaged_subtransformer_names_the_average_on_the_checkpoint_line(tmp_path_factory, tmp_path):
+    """A task's average-last-checkpoints (IWSLT: 10) is the default of `hat train subtransformer`;
+    fairseq keeps enough epoch checkpoints (the demo YAML's keep-last-epochs 2 is raised to 3), and
+    bleu.txt's `checkpoint:` line says what was averaged."""
+    import yaml
+    from fixtures_train import FAST_TRAINING
+
+    from hat.cli import main
+    from hat.space import write_subconfig
+    from hat.tasks import CONFIG_ROOT, load_task
+    from hat.train import train_subtransformer
+
+    shutil.copytree(CONFIG_ROOT / "demo", tmp_path / "task")
+    task_file = tmp_path / "task" / "task.yml"
+    task_file.write_text(yaml.safe_dump({**yaml.safe_load(task_file.read_text()), "average-last-checkpoints": 3}))
+    task = load_task(task_file)
+    write_subconfig(task.space.smallest(1), tmp_path / "sub.yml")
+    data = corpus_dir(tmp_path_factory)
+    result = train_subtransformer(
+        task, tmp_path / "sub.yml", data, tmp_path / "train", overrides={**FAST_TRAINING, "max-update": "15"}, cpu=True
+    )
+    epochs = sorted(p.name for p in (tmp_path / "train").glob("checkpoint[0-9]*.pt"))
+    assert epochs == ["checkpoint1.pt", "checkpoint2.pt", "checkpoint3.pt"]
+    args = ["evaluate", "--task", str(task_file), "--checkpoint", str(result.checkpoint), "--data", str(data)]
+    assert main(args + ["--out", str(tmp_path / "bleu.txt")]) == 0
+    line = read_report(tmp_path / "bleu.txt")["checkpoint"]
+    assert line == f"{result.checkpoint} (average of the last 3: checkpoint1.pt..checkpoint3.pt)"
+
+    from hat.evaluate import describe_checkpoint
+    from hat.train import _write_final_model
+
+    _write_final_model(tmp_path / "train", tmp_path / "train" / "init_model.pt", 1, tmp_path / "best.pt", task)
+    assert describe_checkpoint(tmp_path / "best.pt") == f"{tmp_path / 'best.pt'} (checkpoint_best.pt)"
+
+
+@pytest.mark.parametrize(("target", "device"), [("wmt14ende/titanxp@200ms", "cuda"), ("demo/cpu@18ms", "cpu")])
+def test_evaluate_rule_runs_on_the_tasks_device(tmp_path, target, device):
+    """The evaluate job reserves a GPU for cuda tasks; its command must also use it (dry run)."""
+    import re
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    snakemake = Path(sys.executable).parent / "snakemake"
+    command = [str(snakemake), "--snakefile", str(repo / "Snakefile"), "--directory", str(tmp_path)]
+    result = subprocess.run(
+        [*command, "--dry-run", "--printshellcmds", f"results/{target}/bleu.txt"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    evaluate = [line for line in output.splitlines() if line.startswith("Shell command: hat evaluate")]
+    assert len(evaluate) == 1 and re.search(rf"--device {device}\b", evaluate[0]), evaluate
+
+
+def test_iwslt_averages_the_last_10_checkpoints_and_wmt_uses_the_best():
+    from hat.tasks import load_task
+
+    assert {name: load_task(name).average_last for name in ("iwslt14deen", "wmt14ende", "wmt14enfr", "wmt19ende")} == {
+        "iwslt14deen": 10, "wmt14ende": 1, "wmt14enfr": 1, "wmt19ende": 1
+    }  # fmt: skip

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--subset", default="test")
     evaluate.add_argument("--beam", type=int, help="beam size (default: the task's)")
     evaluate.add_argument("--lenpen", type=float, help="length penalty (default: the task's)")
-    evaluate.add_argument("--device", default="cpu", help="cpu or cuda")
+    evaluate.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where beam search runs")
     evaluate.set_defaults(func=_evaluate)
 
 

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from hat.data.config import DataConfig
+from hat.errors import HatError
 from hat.io import write_text_atomic
 
 # Written last by `hat data download` and `hat data prepare`: its presence means the directory is
@@ -28,14 +29,23 @@ def write_manifest(directory: Path) -> None:
     write_text_atomic(directory / MANIFEST, json.dumps(files, indent=1) + "\n")
 
 
-def fetch_raw(config: DataConfig, raw_dir: Path) -> None:
+def preprocessed_source(config: DataConfig):
+    if config.preprocessed is None:
+        raise HatError("this task has no data.preprocessed bundle (HAT published one for its four tasks only)")
+    return config.preprocessed
+
+
+def fetch_raw(config: DataConfig, raw_dir: Path, preprocessed: bool = False) -> None:
     """Fill `raw_dir/<source>/` for every source: download + verify + unpack, place the user's
-    verified files, or generate the demo corpus."""
+    verified files, or generate the demo corpus. `preprocessed`: fetch only HAT's binarized
+    bundle (`data.preprocessed`) instead."""
     from hat.data import download
 
     raw_dir = Path(raw_dir)
     raw_dir.mkdir(parents=True, exist_ok=True)
-    if config.kind == "demo":
+    if preprocessed:
+        download.download_source(preprocessed_source(config), raw_dir, [])
+    elif config.kind == "demo":
         from hat.data.demo import generate_demo
 
         generate_demo(config.demo, raw_dir / config.sources[0].name, config.langs)

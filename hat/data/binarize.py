@@ -19,10 +19,12 @@ def binarize(
     nwords: int,
     threshold: int,
     workers: int,
+    dictionary: Path | None = None,
 ) -> list[Path]:
     """fairseq-preprocess `{split}.{lang}` text (prefix per split) into `out_dir`: dict.{lang}.txt and
     {split}.{src}-{tgt}.{lang}.{bin,idx}. Files appear in `out_dir` only after fairseq finished;
-    returns their paths."""
+    returns their paths. `dictionary`: a fixed joined dictionary, passed as HAT does
+    (`--joined-dictionary --tgtdict FILE`: fairseq then uses it for both sides, unchanged)."""
     from fairseq import options
     from fairseq_cli import preprocess
 
@@ -44,6 +46,8 @@ def binarize(
     ]
     if joined_dictionary:
         argv.append("--joined-dictionary")
+    if dictionary is not None:
+        argv.append(f"--tgtdict={dictionary}")
     try:
         preprocess.main(options.get_preprocessing_parser().parse_args(argv))
         produced = sorted(p for p in tmp.iterdir() if p.name != "preprocess.log")

@@ -22,8 +22,9 @@ from urllib.parse import urlparse
 from hat.errors import HatError
 
 SPLITS = ("train", "valid", "test")
-FORMATS = ("text", "sgm", "ted-tags", "tsv", "tmx")
+FORMATS = ("text", "sgm", "input-from-sgm", "ted-tags", "tsv", "tmx")
 DEMO_SOURCE = "demo"
+PREPROCESSED_SOURCE = "hat-preprocessed"
 LOCAL_SOURCE = "local"
 
 
@@ -58,7 +59,7 @@ class Part:
 @dataclass(frozen=True)
 class TokenizeConfig:
     moses: bool = True  # sacremoses tokenization (off for pre-tokenized or synthetic text)
-    normalize: bool = True  # Moses normalize-punctuation + remove-non-printing-char
+    normalize: bool = True  # Moses normalize-punctuation + remove-non-printing-char, train text only
     aggressive_dash_splits: bool = False  # tokenizer.perl -a
     lowercase: bool = False
 
@@ -95,6 +96,9 @@ class DataConfig:
     nwords: int
     threshold: int
     demo: DemoConfig | None = None
+    bpe_learn_order: tuple[str, ...] = ()  # languages whose train text BPE learns on, in this order
+    fixed_dictionary: Part | None = None  # binarize against this dict.txt (files: {"fixed": path})
+    preprocessed: Source | None = None  # HAT's binarized bundle: the alternative to rebuilding
 
     @property
     def langs(self) -> tuple[str, str]:
@@ -147,7 +151,7 @@ def parse_data_config(
     """Validate a task's `data:` mapping; `joined_dictionary` comes from the space's
     share-all-embeddings (a shared embedding needs one vocabulary)."""
     data = _Reader(values, "data", str(task_file))
-    data.only("sources", "splits", "files", "demo", "tokenize", "clean", "bpe", "dictionary")
+    data.only("sources", "splits", "files", "demo", "tokenize", "clean", "bpe", "dictionary", "preprocessed")
     kinds = [kind for kind in ("sources", "files", "demo") if kind in data.values]
     if len(kinds) != 1:
         data.fail("needs exactly one of 'sources' (downloads), 'files' (your corpus) or 'demo'")
@@ -164,14 +168,21 @@ def parse_data_config(
         sources = (Source(name=DEMO_SOURCE),)
         splits = tuple((split, (_text_part(DEMO_SOURCE, split, langs),)) for split, _ in demo.sizes)
         kind, every_nth = "demo", None
+    source_names = {s.name for s in sources}
     bpe = data.sub("bpe")
-    bpe.only("merges", "codes")
+    bpe.only("merges", "codes", "learn-on")
     merges = bpe.get("merges", int, default=None)
-    codes = _parse_codes(bpe, {s.name for s in sources})
+    codes = _parse_source_file(bpe, "codes", source_names)
     if (merges is None) == (codes is None):
         bpe.fail("needs exactly one of 'merges' (learn joint BPE) or 'codes' (apply given codes)")
+    learn_order = tuple(bpe.get("learn-on", list, default=list(langs)))
+    if sorted(learn_order) != sorted(langs):
+        bpe.fail(f"must list the languages {', '.join(langs)} in the order BPE reads them", "learn-on")
     dictionary = data.sub("dictionary")
-    dictionary.only("nwords", "threshold")
+    dictionary.only("nwords", "threshold", "fixed")
+    fixed = _parse_source_file(dictionary, "fixed", source_names)
+    if fixed is not None and not joined_dictionary:
+        dictionary.fail("needs a shared vocabulary (share-all-embeddings) to be used for both languages", "fixed")
     return DataConfig(
         kind=kind,
         source_lang=source_lang,
@@ -183,6 +194,9 @@ def parse_data_config(
         clean=_parse_clean(data) if "clean" in data.values else None,
         bpe_merges=merges,
         bpe_codes=codes,
+        bpe_learn_order=learn_order,
+        fixed_dictionary=fixed,
+        preprocessed=_parse_preprocessed(data),
         joined_dictionary=joined_dictionary,
         nwords=dictionary.get("nwords", int, default=-1),
         threshold=dictionary.get("threshold", int, default=0),
@@ -196,20 +210,31 @@ def _parse_sources(data: _Reader) -> tuple[Source, ...]:
     for index, entry in enumerate(entries):
         source = _Reader(entry, f"data.sources[{index}]", data.origin)
         source.only("name", "url", "sha256", "filename")
-        url = source.get("url", str)
-        if urlparse(url).scheme not in ("http", "https", "file"):
-            source.fail(f"must be an http(s):// or file:// URL, got {url!r}", "url")
-        filename = source.get("filename", str, default=Path(urlparse(url).path).name)
-        if not filename or Path(filename).name != filename:
-            source.fail(f"must be a plain file name (the URL does not end in one), got {filename!r}", "filename")
-        sha256 = source.get("sha256", str, none_ok=True)
-        if sha256 is not None and (len(sha256) != 64 or set(sha256) - set("0123456789abcdef")):
-            source.fail("must be 64 lower-case hex digits or null", "sha256")
-        sources.append(Source(name=source.get("name", str), url=url, sha256=sha256, filename=filename))
+        sources.append(_parse_source(source, source.get("name", str)))
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
         data.fail("names a source twice", "sources")
     return tuple(sources)
+
+
+def _parse_source(source: _Reader, name: str) -> Source:
+    """`{url, sha256, filename?}` (and `name` in a sources list)."""
+    source.only("name", "url", "sha256", "filename")
+    url = source.get("url", str)
+    if urlparse(url).scheme not in ("http", "https", "file"):
+        source.fail(f"must be an http(s):// or file:// URL, got {url!r}", "url")
+    filename = source.get("filename", str, default=Path(urlparse(url).path).name)
+    if not filename or Path(filename).name != filename:
+        source.fail(f"must be a plain file name (the URL does not end in one), got {filename!r}", "filename")
+    sha256 = source.get("sha256", str, none_ok=True)
+    if sha256 is not None and (len(sha256) != 64 or set(sha256) - set("0123456789abcdef")):
+        source.fail("must be 64 lower-case hex digits or null", "sha256")
+    return Source(name=name, url=url, sha256=sha256, filename=filename)
+
+
+def _parse_preprocessed(data: _Reader) -> Source | None:
+    """`preprocessed: {url, sha256, filename?}`: HAT's binarized bundle (its get_preprocessed.sh)."""
+    return _parse_source(data.sub("preprocessed"), PREPROCESSED_SOURCE) if "preprocessed" in data.values else None
 
 
 def _parse_splits(
@@ -300,15 +325,17 @@ def _parse_demo(demo: _Reader) -> DemoConfig:
     return DemoConfig(seed=demo.get("seed", int), sizes=sizes)
 
 
-def _parse_codes(bpe: _Reader, source_names: set[str]) -> Part | None:
-    if "codes" not in bpe.values:
+def _parse_source_file(section: _Reader, key: str, source_names: set[str]) -> Part | None:
+    """`key: {source, file}`: one file inside a downloaded source (BPE codes, a fixed dictionary),
+    as a Part whose only file is named `key`."""
+    if key not in section.values:
         return None
-    codes = bpe.sub("codes")
-    codes.only("source", "file")
-    source = codes.get("source", str)
+    entry = section.sub(key)
+    entry.only("source", "file")
+    source = entry.get("source", str)
     if source not in source_names:
-        codes.fail(f"names unknown source '{source}'", "source")
-    return Part(source=source, files=(("codes", codes.get("file", str)),))
+        entry.fail(f"names unknown source '{source}'", "source")
+    return Part(source=source, files=((key, entry.get("file", str)),))
 
 
 def _parse_tokenize(tokenize: _Reader) -> TokenizeConfig:

@@ -2,9 +2,13 @@
 
 Formats (a `Part`'s `format`, spec §8):
 * `text`     one sentence per line, one file per language (a `.gz` path is decompressed);
-* `sgm`      WMT/IWSLT test sets: only `<seg id=..>` lines, tags stripped, ’ -> ';
+* `sgm`      WMT/IWSLT test sets as HAT's preprocess.sh read them (grep '<seg id' | sed):
+             only `<seg id=..>` lines, tags stripped, ’ -> ';
+* `input-from-sgm`  the same segments as Moses' input-from-sgm.perl (google/seq2seq's
+             wmt16_en_de.sh): tags stripped, no quote replaced;
 * `ted-tags` IWSLT train.tags: drop <url>/<talkid>/<keywords> lines, strip title/description tags;
-* `tsv`      one bilingual file, a column per language (missing column -> empty line);
+* `tsv`      one bilingual file, a column per language, read as HAT's `cut -f` does (a line
+             without a tab is the whole cell of every column; a missing column is empty);
 * `tmx`      one bilingual TMX file (ParaCrawl), `<tuv xml:lang=..><seg>` per language.
 """
 
@@ -72,8 +76,8 @@ def read_part(part: Part, source_dir: Path, langs: tuple[str, str]) -> Iterator[
     paths = {lang: source_dir / part.file_for(lang) for lang in langs}
     if part.format == "text":
         yield from read_aligned(paths, langs)
-    elif part.format in ("sgm", "ted-tags"):
-        keep = _sgm_segment if part.format == "sgm" else _ted_line
+    elif part.format in _LINE_FILTERS:
+        keep = _LINE_FILTERS[part.format]
         yield from _zip_named([(paths[lang], _kept_lines(paths[lang], keep)) for lang in langs])
     elif part.format == "tsv":
         columns = dict(part.columns)
@@ -83,14 +87,22 @@ def read_part(part: Part, source_dir: Path, langs: tuple[str, str]) -> Iterator[
 
 
 def _sgm_segment(line: str) -> str | None:
+    segment = _input_from_sgm(line)
+    return segment.replace("’", "'") if segment is not None else None
+
+
+def _input_from_sgm(line: str) -> str | None:
     match = _SEG.match(line)
-    return match.group(1).replace("’", "'") if match else None
+    return " ".join(match.group(1).split()) if match else None
 
 
 def _ted_line(line: str) -> str | None:
     if any(tag in line for tag in _TED_DROPPED):
         return None
     return _TED_STRIPPED.sub("", line)
+
+
+_LINE_FILTERS = {"sgm": _sgm_segment, "input-from-sgm": _input_from_sgm, "ted-tags": _ted_line}
 
 
 def _kept_lines(path: Path, keep) -> Iterator[tuple[int, str]]:
@@ -104,6 +116,9 @@ def _kept_lines(path: Path, keep) -> Iterator[tuple[int, str]]:
 def _tsv_pairs(path: Path, columns: list[int]) -> Iterator[Pair]:
     for _, line in read_lines(path):
         cells = line.split("\t")
+        if len(cells) == 1:  # `cut -f N` prints a line without the delimiter whole
+            yield line, line
+            continue
         left, right = (cells[c] if c < len(cells) else "" for c in columns)
         yield left, right
 

@@ -56,10 +56,9 @@ def download_task(config: DataConfig, raw_dir: Path) -> None:
 
 
 def required_files(config: DataConfig, source_name: str) -> list[str]:
-    """Every file inside `source_name` that the splits (and BPE codes) read."""
+    """Every file inside `source_name` that the splits (and BPE codes, a fixed dictionary) read."""
     parts = [part for _, parts in config.splits for part in parts]
-    if config.bpe_codes is not None:
-        parts.append(config.bpe_codes)
+    parts += [part for part in (config.bpe_codes, config.fixed_dictionary) if part is not None]
     return sorted({path for part in parts if part.source == source_name for _, path in part.files})
 
 
@@ -139,8 +138,7 @@ def _unpack(archive: Path, target: Path) -> None:
     try:
         name = archive.name
         if tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tar:
-                tar.extractall(tmp, filter="data")
+            _extract_tar(archive, tmp)
         elif zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(tmp)
@@ -154,6 +152,21 @@ def _unpack(archive: Path, target: Path) -> None:
         raise HatError(f"{archive}: damaged or incomplete archive ({err}); delete it and re-run") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _extract_tar(archive: Path, target: Path) -> None:
+    """Extract with tarfile's "data" filter (Python >= 3.11.4); on older Pythons accept only plain
+    files and directories inside `target`, which is what every corpus archive holds."""
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, filter="data")
+            return
+        members = tar.getmembers()
+        for member in members:
+            inside = (target / member.name).resolve().is_relative_to(target.resolve())
+            if not inside or not (member.isfile() or member.isdir()):
+                raise HatError(f"{archive}: member '{member.name}' is a link or lies outside the archive's directory")
+        tar.extractall(target, members=members)
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

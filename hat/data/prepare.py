@@ -4,23 +4,26 @@ Steps, each writing `OUT/text/<stage>.<split>.<lang>` and then a marker `OUT/.st
 (a finished step is skipped on re-run; a changed data config clears the markers):
 
 1. extract   raw parts of each split, concatenated                         -> raw.*
-2. tokenize  Moses normalize/tokenize, lowercase (per task)                -> tok.*
+2. tokenize  Moses normalize (train only)/tokenize, lowercase (per task)   -> tok.*
 3. split     clean train (IWSLT: before BPE), hold out valid lines (every
              n-th line of train, when configured)                          -> pre.*, OUT/test.ref.<tgt>
 4. bpe-codes learn joint BPE on pre.train (src+tgt), or copy given codes  -> OUT/bpe.codes
 5. bpe       apply BPE; clean train+valid (WMT: after BPE)                 -> final.*
-6. binarize  fairseq-preprocess (joined dictionary iff shared embeddings)  -> OUT/dict.*, OUT/*.bin/idx
+6. binarize  fairseq-preprocess (joined dictionary iff shared embeddings;
+             HAT's fixed dictionary where the task has one)               -> OUT/dict.*, OUT/*.bin/idx
 
 This is the order of HAT's preprocess.sh scripts: IWSLT tokenizes, cleans, lower-cases, then
 holds out every 23rd train line as valid; WMT'14 En-Fr holds out every 1333rd line, learns BPE,
-then cleans train and valid after BPE. Test text is never length-filtered.
+then cleans train and valid after BPE. Test text is never length-filtered, and punctuation
+normalization applies to train text only: HAT's scripts pipe train through normalize-punctuation
+but tokenize valid/test sets straight from the sgm, so test.ref keeps « » and „ “.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hat.data import MANIFEST, write_manifest
@@ -75,6 +78,29 @@ def prepare(config: DataConfig, raw_dir: Path, out_dir: Path, threads: int) -> N
         write_manifest(work.out_dir)
 
 
+def use_preprocessed(config: DataConfig, raw_dir: Path, out_dir: Path) -> None:
+    """`hat data prepare --preprocessed`: link the binarized files of HAT's bundle (unpacked by
+    `hat data download --preprocessed`, in whichever folder of it they lie) into `out_dir`."""
+    from hat.data import preprocessed_source
+
+    unpacked = Path(raw_dir) / preprocessed_source(config).name
+    src, tgt = config.langs
+    needed = [f"dict.{lang}.txt" for lang in (src, tgt)]
+    needed += [f"{split}.{src}-{tgt}.{lang}.{ext}" for split in SPLITS for lang in (src, tgt) for ext in ("bin", "idx")]
+    found = sorted(unpacked.rglob(needed[0]))
+    if not found:
+        raise HatError(f"{unpacked}: no {needed[0]} in HAT's bundle (run `hat data download --preprocessed` first)")
+    bundle = found[0].parent
+    missing = [name for name in needed if not (bundle / name).is_file()]
+    if missing:
+        raise HatError(f"{bundle}: HAT's bundle has no {missing[0]}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in needed:
+        _replace_with_link(bundle / name, out_dir / name)
+    write_manifest(out_dir)
+
+
 def _reset_markers_if_config_changed(steps_dir: Path, config: DataConfig) -> None:
     fingerprint = hashlib.sha256(repr(config).encode()).hexdigest()
     recorded = steps_dir / "config.sha256"
@@ -111,10 +137,11 @@ def _present_splits(work: _Work, stage: str) -> list[str]:
 
 def _tokenize(work: _Work) -> None:
     for split in _present_splits(work, "raw"):
+        settings = work.config.tokenize if split == "train" else replace(work.config.tokenize, normalize=False)
         for lang in work.config.langs:
             map_lines(
                 make_tokenizer,
-                (lang, work.config.tokenize),
+                (lang, settings),
                 work.text("raw", split, lang),
                 work.text("tok", split, lang),
                 work.threads,
@@ -163,7 +190,8 @@ def _bpe_codes(work: _Work) -> None:
             raise HatError(f"{given}: BPE codes not found (run `hat data download` first)")
         _replace_with_link(given, work.codes)
         return
-    learn_joint_bpe([work.text("pre", "train", lang) for lang in config.langs], config.bpe_merges, work.codes)
+    order = config.bpe_learn_order or config.langs
+    learn_joint_bpe([work.text("pre", "train", lang) for lang in order], config.bpe_merges, work.codes)
 
 
 def _apply_bpe(work: _Work) -> None:
@@ -192,7 +220,10 @@ def _apply_bpe(work: _Work) -> None:
 def _binarize(work: _Work) -> None:
     from hat.data.binarize import binarize
 
-    config = work.config
+    config, fixed = work.config, work.config.fixed_dictionary
+    dictionary = work.raw_dir / fixed.source / fixed.file_for("fixed") if fixed is not None else None
+    if dictionary is not None and not dictionary.is_file():
+        raise HatError(f"{dictionary}: fixed dictionary not found (run `hat data download` first)")
     binarize(
         prefixes={split: work.prefix("final", split) for split in SPLITS},
         langs=config.langs,
@@ -201,6 +232,7 @@ def _binarize(work: _Work) -> None:
         nwords=config.nwords,
         threshold=config.threshold,
         workers=work.threads,
+        dictionary=dictionary,
     )
 
 
