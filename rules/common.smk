@@ -65,6 +65,11 @@ def cpu_flag(wildcards):
     return "--cpu" if settings(wildcards.task)["device"] == "cpu" else ""
 
 
+def preprocessed_flag(wildcards):
+    """`hat data download/prepare --preprocessed` for a task whose data_source is HAT's bundle."""
+    return "--preprocessed" if settings(wildcards.task).get("data_source") == "hat-preprocessed" else ""
+
+
 def gpus(wildcards):
     """GPU resource of training, search and BLEU jobs: one GPU unless the task runs on the CPU."""
     return 1 if settings(wildcards.task)["device"] == "cuda" else 0

@@ -5,10 +5,6 @@
 # A task's data_source hat-preprocessed fetches HAT's binarized bundle instead (docs/data.md).
 
 
-def preprocessed_flag(wildcards):
-    return "--preprocessed" if settings(wildcards.task).get("data_source") == "hat-preprocessed" else ""
-
-
 localrules:
     download,
 
