@@ -59,7 +59,9 @@ def hat_namespace(task, **extra) -> argparse.Namespace:
     """The Namespace HAT's train.py saves: its YAML's keys with underscores (written here from
     HAT's configs, independently of hat_format.hat_args)."""
     values = {key.replace("-", "_"): value for key, value in read_hat_yaml(task.supertransformer_path).items()}
-    return argparse.Namespace(**{**values, "encoder_normalize_before": False, "decoder_normalize_before": False, **extra})
+    return argparse.Namespace(
+        **{**values, "encoder_normalize_before": False, "decoder_normalize_before": False, **extra}
+    )
 
 
 def build_hat_file(task, path: Path, vocab: dict[str, int], seed: int = 0) -> dict[str, torch.Tensor]:
@@ -213,11 +215,21 @@ def test_export_format_hat_writes_hats_layout_with_namespace_args(tmp_path):
     save_model(supernet, tmp_path / "super.pt", space=task.space, task="demo")
     config = task.space.smallest(1)
     write_subconfig(config, tmp_path / "sub.yml")
-    args = ["export", "--format", "hat", "--supernet", str(tmp_path / "super.pt"), "--config", str(tmp_path / "sub.yml")]
+    args = [
+        "export",
+        "--format",
+        "hat",
+        "--supernet",
+        str(tmp_path / "super.pt"),
+        "--config",
+        str(tmp_path / "sub.yml"),
+    ]
     assert main([*args, "--out", str(tmp_path / "hat.pt")]) == 0
     state, namespace = read_hat_file(tmp_path / "hat.pt")
     layout = _derive().keys(dict(embed=128, ffn=256, encoder_layers=3, decoder_layers=3, qkv=128, share_all=True))
-    assert [(k, list(t.shape)) for k, t in state.items()] == [(k, [40 if s == "V" else s for s in sh]) for k, sh in layout]
+    assert [(k, list(t.shape)) for k, t in state.items()] == [
+        (k, [40 if s == "V" else s for s in sh]) for k, sh in layout
+    ]
     assert (namespace.encoder_embed_dim, namespace.qkv_dim, namespace.share_all_embeddings) == (128, 128, True)
     assert namespace.decoder_layer_num_subtransformer == config.decoder_layer_num and namespace.train_subtransformer
 
@@ -239,7 +251,9 @@ def test_evaluate_scores_a_hat_subtransformer_checkpoint_with_its_yaml(tmp_path_
     imported = tmp_path / "dense.pt"
     to_dense = ["import", "hat-checkpoint", str(hat_file), *common, "--config", str(tmp_path / "sub.yml")]
     assert main([*to_dense, "--out", str(imported)]) == 0
-    assert main(["evaluate", *common, "--checkpoint", str(imported), "--out", str(tmp_path / "dense" / "bleu.txt")]) == 0
+    assert (
+        main(["evaluate", *common, "--checkpoint", str(imported), "--out", str(tmp_path / "dense" / "bleu.txt")]) == 0
+    )
     direct_report = read_report(tmp_path / "direct" / "bleu.txt")
     dense_report = read_report(tmp_path / "dense" / "bleu.txt")
     assert (direct_report["beam"], direct_report["lenpen"]) == ("4", "0.6")
@@ -256,4 +270,3 @@ def test_import_checks_the_data_dictionaries(tmp_path_factory, tmp_path):
         from hat.interop.hat_format import import_hat_checkpoint
 
         import_hat_checkpoint(tmp_path / "hat.pt", task, tmp_path / "out.pt", data_dir=data)
-

@@ -30,7 +30,9 @@ def _import_checkpoint(args) -> int:
     from hat.interop.hat_format import import_hat_checkpoint
     from hat.tasks import load_task
 
-    model = import_hat_checkpoint(args.file, load_task(args.task), args.out, config_path=args.config, data_dir=args.data)
+    model = import_hat_checkpoint(
+        args.file, load_task(args.task), args.out, config_path=args.config, data_dir=args.data
+    )
     kind = "dense SubTransformer" if args.config else "supernet"
     print(f"{args.out}: {kind}, {count_model_parameters(model):,} parameters without embeddings")
     return 0

@@ -184,7 +184,8 @@ def check_hat_state(hat_state: dict[str, Any], expected: dict[str, Any], source:
             raise HatError(f"{source}: no tensor '{key}' (expected in HAT's layout of this space)")
         if tuple(hat_state[key].shape) != tuple(tensor.shape):
             raise HatError(
-                f"{source}: '{key}' has shape {list(hat_state[key].shape)}, the task's space expects {list(tensor.shape)}"
+                f"{source}: '{key}' has shape {list(hat_state[key].shape)}, "
+                f"the task's space expects {list(tensor.shape)}"
             )
     unexpected = sorted(set(hat_state) - set(expected))
     if unexpected:
@@ -209,14 +210,17 @@ def check_args(args: argparse.Namespace | None, space: DesignSpace, source: str)
     for name in SUPER_ARGS:
         if hasattr(args, name) and getattr(args, name) != getattr(space, name):
             raise HatError(
-                f"{source}: args.{name} is {getattr(args, name)!r}, task space '{space.name}' has {getattr(space, name)!r}"
+                f"{source}: args.{name} is {getattr(args, name)!r}, "
+                f"task space '{space.name}' has {getattr(space, name)!r}"
             )
     for name, supported in SUPPORTED_ARGS:
         if getattr(args, name, supported) != supported:
             raise HatError(f"{source}: args.{name} = {getattr(args, name)!r} is not supported (only {supported!r})")
 
 
-def supernet_from_hat(path: str | os.PathLike, space: DesignSpace, training_defaults: dict[str, Any]) -> SuperTransformer:
+def supernet_from_hat(
+    path: str | os.PathLike, space: DesignSpace, training_defaults: dict[str, Any]
+) -> SuperTransformer:
     """Our SuperTransformer holding a HAT file's weights (checked against `space` first)."""
     source = str(path)
     hat_state, args = read_hat_file(path)
@@ -239,7 +243,9 @@ def supernet_from_hat(path: str | os.PathLike, space: DesignSpace, training_defa
     return model.eval()
 
 
-def check_dictionaries(model: SuperTransformer, data_dir: str | os.PathLike, source_lang: str, target_lang: str) -> None:
+def check_dictionaries(
+    model: SuperTransformer, data_dir: str | os.PathLike, source_lang: str, target_lang: str
+) -> None:
     """The data's fairseq dictionaries have exactly the checkpoint's vocabulary sizes: HAT's
     checkpoints need HAT's preprocessed data (its dictionaries, in its order)."""
     for lang, size in zip((source_lang, target_lang), model.vocab_sizes):
@@ -287,9 +293,9 @@ def save_hat_checkpoint(
     config: SubConfig | None = None,
 ) -> None:
     """Write `model` (a supernet) as HAT's train.py saves it: fairseq 0.8's dict, HAT's names."""
-    from hat.io import atomic_path
-
     import torch
+
+    from hat.io import atomic_path
 
     checkpoint = {
         "args": hat_args(model, space, arch, config),

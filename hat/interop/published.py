@@ -82,7 +82,10 @@ SUPERNET_TASKS = {
 
 def model_url(name: str) -> str:
     if name not in MODEL_IDS:
-        raise HatError(f"HAT released no model '{name}' (its names: HAT_<task>_<hw>@<latency>_bleu@<bleu>, HAT_<task>_super_space<N>)")
+        raise HatError(
+            f"HAT released no model '{name}' "
+            "(its names: HAT_<task>_<hw>@<latency>_bleu@<bleu>, HAT_<task>_super_space<N>)"
+        )
     return f"{DROPBOX}/{MODEL_IDS[name]}/{name}.pt?dl=1"
 
 
