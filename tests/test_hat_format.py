@@ -270,3 +270,12 @@ def test_import_checks_the_data_dictionaries(tmp_path_factory, tmp_path):
         from hat.interop.hat_format import import_hat_checkpoint
 
         import_hat_checkpoint(tmp_path / "hat.pt", task, tmp_path / "out.pt", data_dir=data)
+
+
+def test_export_refuses_a_space_hats_layout_cannot_hold(tmp_path):
+    import dataclasses
+
+    space = dataclasses.replace(load_task("demo").space, encoder_embed_dim=160, share_all_embeddings=False)
+    with pytest.raises(HatError, match="needs encoder-embed-dim == decoder-embed-dim \\(here 160 / 128\\)"):
+        save_hat_checkpoint(SuperTransformer(space, 40, 40), space, tmp_path / "hat.pt")
+    assert not (tmp_path / "hat.pt").exists()

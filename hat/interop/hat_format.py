@@ -297,6 +297,11 @@ def save_hat_checkpoint(
 
     from hat.io import atomic_path
 
+    if space.encoder_embed_dim != space.decoder_embed_dim:
+        raise HatError(
+            f"space '{space.name}': HAT's layout fuses encoder-decoder attention into one matrix, which needs "
+            f"encoder-embed-dim == decoder-embed-dim (here {space.encoder_embed_dim} / {space.decoder_embed_dim})"
+        )
     checkpoint = {
         "args": hat_args(model, space, arch, config),
         "model": to_hat_state(model),
