@@ -77,13 +77,20 @@ class Translation:
     reference: str
 
 
-def load_for_inference(checkpoint: str | os.PathLike, config_path: str | os.PathLike | None = None):
+def load_for_inference(
+    checkpoint: str | os.PathLike, config_path: str | os.PathLike | None = None, task: Task | None = None
+):
     """The core model of a hat checkpoint (exported/trained SubTransformer, or a supernet with
-    `config_path` selecting the SubTransformer), in eval mode."""
+    `config_path` selecting the SubTransformer), or of a HAT checkpoint (its SubTransformer YAML
+    as `config_path`; the weights must fit `task`'s space), in eval mode."""
     from hat.export import load_model
+    from hat.interop.hat_format import is_hat_file, supernet_from_hat
     from hat.space import read_subconfig
 
-    model = load_model(checkpoint)
+    if task is not None and is_hat_file(checkpoint):
+        model = supernet_from_hat(checkpoint, task.space, task.training_defaults)
+    else:
+        model = load_model(checkpoint)
     if config_path is not None:
         model.set_sample_config(read_subconfig(config_path))
     if model.config is None:
@@ -111,7 +118,7 @@ def translate(
     from hat.fairseq_plugin.runtime import setup_task
 
     _, fs_task = setup_task(task, data_dir, (subset,))
-    core = load_for_inference(checkpoint, config_path)
+    core = load_for_inference(checkpoint, config_path, task)
     model = HatTransformerModel(core, fs_task.source_dictionary, fs_task.target_dictionary).to(device).eval()
     generation = GenerationConfig(beam=beam or task.beam, lenpen=task.lenpen if lenpen is None else lenpen)
     generator = fs_task.build_generator([model], generation)

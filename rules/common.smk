@@ -149,3 +149,18 @@ def check_config_references():
                     f"invalid config: tasks.{task}.predictor.method: cost-per-layer needs per-layer configs, "
                     f"which HAT's published CSV for hardware {hw} does not have"
                 )
+
+
+# HAT's released SuperTransformers (rules/supernet.smk, docs/hat-models.md)
+
+
+def supernet_source(task):
+    """'train', 'published' or 'file': where results/{task}/supernet/checkpoint_best.pt comes from."""
+    section = stage(task, "supernet")
+    return next((kind for kind in ("published", "file") if kind in section), "train")
+
+
+def hat_supernet_file(wildcards):
+    """The HAT-format file an imported task's supernet comes from (a download, or the user's file)."""
+    section = stage(wildcards.task, "supernet")
+    return section["file"] if "file" in section else f"resources/hat-models/{section['published']}.pt"

@@ -146,7 +146,7 @@ def _bad(path: Path, old: str, new: str, tmp_path: Path) -> Path:
     ],
 )
 def test_validation_errors_name_the_key(old, new, message, tmp_path):
-    path = _bad(HAT_CONFIGS[1], old, new, tmp_path)
+    path = _bad(HAT_CONFIGS[0].parent / "HAT_wmt14ende_raspberrypi@3.5s_bleu@25.8.yml", old, new, tmp_path)
     with pytest.raises(HatError) as err:
         load_task("wmt14ende").space.validate(read_subconfig(path), source=str(path))
     assert message in str(err.value)

@@ -26,6 +26,7 @@ COMMAND_GROUPS = [
     "train",
     "validate",
     "evaluate",
+    "importing",
 ]
 
 

@@ -27,6 +27,10 @@ def register(subparsers) -> None:
     predict.add_argument("--out", required=True)
     predict.set_defaults(func=_predict)
 
+    from hat.cli.importing import register_predictor_import
+
+    register_predictor_import(commands)
+
 
 def _train(args) -> int:
     from hat.predictor.run import train_predictor
