@@ -1,9 +1,13 @@
-"""Our attention on imported HAT weights equals HAT's own MultiheadAttentionSuper (its source,
-verbatim in tests/fixtures/hat_reference) on the same weights, for self- and encoder-decoder
-attention at sampled widths and heads: the fused in_proj layout is read as HAT reads it."""
+"""Our modules on imported HAT weights equal HAT's own code (verbatim in tests/fixtures/hat_reference)
+on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention) and the
+TransformerEncoderLayer / TransformerDecoderLayer of transformer_super.py, at sampled widths,
+FFN sizes and heads. The fused in_proj layout and the layer wiring are read as HAT reads them."""
 
 from __future__ import annotations
 
+import argparse
+import ast
+import math
 import sys
 import types
 from importlib.machinery import SourceFileLoader
@@ -14,7 +18,7 @@ import pytest
 import torch
 
 from hat.interop.hat_format import from_hat_state
-from hat.supernet import ElasticCrossAttention, ElasticSelfAttention, attention_mask
+from hat.supernet import DecoderLayer, ElasticCrossAttention, ElasticSelfAttention, EncoderLayer, attention_mask
 
 REFERENCE = Path(__file__).parent / "fixtures" / "hat_reference"
 SUPER, QKV, SUPER_HEADS = 64, 32, 4
@@ -29,13 +33,16 @@ def hat_attention():
     package = types.ModuleType("hat_reference")
     package.__path__ = []
     sys.modules["hat_reference"] = package
-    for name in ("linear_super", "multihead_attention_super"):
+    for name in ("linear_super", "layer_norm", "multihead_attention_super"):
         loader = SourceFileLoader(f"hat_reference.{name}", str(REFERENCE / f"{name}.py.txt"))
         module = module_from_spec(spec_from_loader(loader.name, loader))
         sys.modules[loader.name] = module
         loader.exec_module(module)
     yield sys.modules["hat_reference.multihead_attention_super"].MultiheadAttentionSuper
-    for name in ("hat_reference", "hat_reference.linear_super", "hat_reference.multihead_attention_super"):
+    for name in (
+        "hat_reference",
+        *(f"hat_reference.{n}" for n in ("linear_super", "layer_norm", "multihead_attention_super")),
+    ):
         sys.modules.pop(name, None)
     if stubbed:
         sys.modules.pop("fairseq.init")
@@ -82,4 +89,79 @@ def test_self_attention_equals_hats(hat_attention, dim, heads):
     with torch.no_grad():
         expected, _ = hat(x.transpose(0, 1), x.transpose(0, 1), x.transpose(0, 1))
         got = ours(x, dim, heads, None)
+    torch.testing.assert_close(got, expected.transpose(0, 1), rtol=1e-5, atol=1e-5)
+
+
+FFN = 96
+
+
+@pytest.fixture(scope="module")
+def hat_layers(hat_attention):
+    """HAT's two layer classes, compiled from transformer_super.py alone (the rest of that file
+    needs HAT's fairseq 0.8 fork): the names they use are HAT's modules, fairseq's utils, and
+    HAT's `init.uniform_` (an initializer; every weight is overwritten here)."""
+    from fairseq import utils
+
+    source = (REFERENCE / "transformer_super.py.txt").read_text()
+    wanted = {"TransformerEncoderLayer", "TransformerDecoderLayer", "calc_dropout"}
+    tree = ast.parse(source)
+    tree.body = [node for node in tree.body if getattr(node, "name", None) in wanted]
+    init = types.SimpleNamespace(uniform_=lambda weight, non_linear: torch.nn.init.xavier_uniform_(weight))
+    namespace = {
+        "math": math, "torch": torch, "nn": torch.nn, "F": torch.nn.functional, "utils": utils, "init": init,
+        "MultiheadAttentionSuper": hat_attention,
+        "LinearSuper": sys.modules["hat_reference.linear_super"].LinearSuper,
+        "LayerNormSuper": sys.modules["hat_reference.layer_norm"].LayerNormSuper,
+    }  # fmt: skip
+    exec(compile(tree, str(REFERENCE / "transformer_super.py.txt"), "exec"), namespace)
+    return namespace["TransformerEncoderLayer"], namespace["TransformerDecoderLayer"]
+
+
+def hat_args() -> argparse.Namespace:
+    return argparse.Namespace(
+        encoder_embed_dim=SUPER, decoder_embed_dim=SUPER, encoder_ffn_embed_dim=FFN, decoder_ffn_embed_dim=FFN,
+        encoder_attention_heads=SUPER_HEADS, decoder_attention_heads=SUPER_HEADS, qkv_dim=QKV, dropout=0.3,
+        attention_dropout=0.1, encoder_normalize_before=False, decoder_normalize_before=False,
+    )  # fmt: skip
+
+
+def randomized(module: torch.nn.Module) -> torch.nn.Module:
+    torch.manual_seed(2)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.normal_(0, 0.2)
+    return module.eval()
+
+
+@pytest.mark.parametrize("dim, ffn, heads", [(64, 96, 4), (48, 40, 2)])
+def test_encoder_layer_equals_hats(hat_layers, dim, ffn, heads):
+    hat = randomized(hat_layers[0](hat_args(), layer_idx=0))
+    hat.set_sample_config(False, dim, ffn, heads, sample_dropout=0.3 * dim / SUPER, sample_activation_dropout=0.0)
+    ours = EncoderLayer(SUPER, FFN, QKV, 0.3, 0.1, SUPER).eval()
+    ours.load_state_dict(our_state(hat, "encoder.layers.0"))
+    x = torch.randn(2, 7, dim)
+    padding = torch.zeros(2, 7, dtype=torch.bool)
+    padding[0, :3] = True  # fairseq pads sources on the left
+    with torch.no_grad():
+        expected = hat(x.transpose(0, 1), padding)
+        got = ours(x, attention_mask(padding), dim, ffn, heads)
+    torch.testing.assert_close(got, expected.transpose(0, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim, memory_dim, ffn, heads, cross_heads", [(64, 64, 96, 4, 4), (48, 56, 40, 2, 4)])
+def test_decoder_layer_equals_hats(hat_layers, dim, memory_dim, ffn, heads, cross_heads):
+    hat = randomized(hat_layers[1](hat_args(), layer_idx=0))
+    hat.set_sample_config(
+        False, dim, memory_dim, ffn, heads, cross_heads, sample_dropout=0.3 * dim / SUPER, sample_activation_dropout=0.0
+    )
+    ours = DecoderLayer(SUPER, SUPER, FFN, QKV, 0.3, 0.1, SUPER).eval()
+    ours.load_state_dict(our_state(hat, "decoder.layers.0"))
+    x, memory = torch.randn(2, 5, dim), torch.randn(2, 14, memory_dim)  # memory: 2 encoder layers, 7 steps each
+    padding = torch.zeros(2, 14, dtype=torch.bool)
+    padding[1, :2] = padding[1, 7:9] = True
+    future = torch.triu(torch.full((5, 5), float("-inf")), 1)  # HAT's buffered_future_mask
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()[None, None]
+    with torch.no_grad():
+        expected, _ = hat(x.transpose(0, 1), memory.transpose(0, 1), padding, self_attn_mask=future)
+        got = ours(x, memory, attention_mask(padding), causal, dim, memory_dim, ffn, heads, cross_heads)
     torch.testing.assert_close(got, expected.transpose(0, 1), rtol=1e-5, atol=1e-5)
