@@ -1,13 +1,16 @@
-"""Our modules on imported HAT weights equal HAT's own code (verbatim in tests/fixtures/hat_reference)
-on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention) and the
-TransformerEncoderLayer / TransformerDecoderLayer of transformer_super.py, at sampled widths,
-FFN sizes and heads. The fused in_proj layout and the layer wiring are read as HAT reads them."""
+"""Our model on imported HAT weights equals HAT's own code (verbatim in tests/fixtures/hat_reference)
+on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention), the
+TransformerEncoderLayer / TransformerDecoderLayer, and the whole TransformerEncoder +
+TransformerDecoder of transformer_super.py (logits), at sampled SubTransformers. HAT's fused
+in_proj layout, layer wiring, embedding scaling, sliced positions and arbitrary encoder-decoder
+attention are read and computed as HAT does."""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import math
+import random
 import sys
 import types
 from importlib.machinery import SourceFileLoader
@@ -22,6 +25,8 @@ from hat.supernet import DecoderLayer, ElasticCrossAttention, ElasticSelfAttenti
 
 REFERENCE = Path(__file__).parent / "fixtures" / "hat_reference"
 SUPER, QKV, SUPER_HEADS = 64, 32, 4
+REFERENCE_MODULES = ("linear_super", "layer_norm", "embedding_super", "sinusoidal_positional_embedding",
+                     "multihead_attention_super")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def hat_attention():
     package = types.ModuleType("hat_reference")
     package.__path__ = []
     sys.modules["hat_reference"] = package
-    for name in ("linear_super", "layer_norm", "multihead_attention_super"):
+    for name in REFERENCE_MODULES:
         loader = SourceFileLoader(f"hat_reference.{name}", str(REFERENCE / f"{name}.py.txt"))
         module = module_from_spec(spec_from_loader(loader.name, loader))
         sys.modules[loader.name] = module
@@ -96,32 +101,52 @@ FFN = 96
 
 
 @pytest.fixture(scope="module")
-def hat_layers(hat_attention):
-    """HAT's two layer classes, compiled from transformer_super.py alone (the rest of that file
-    needs HAT's fairseq 0.8 fork): the names they use are HAT's modules, fairseq's utils, and
-    HAT's `init.uniform_` (an initializer; every weight is overwritten here)."""
+def hat_classes(hat_attention):
+    """HAT's layer, encoder and decoder classes, compiled from transformer_super.py alone (its
+    model registration needs HAT's fairseq 0.8 fork): the names they use are HAT's modules,
+    the installed fairseq's base classes and utils, and HAT's `init.uniform_` (an initializer;
+    every weight is overwritten here)."""
     from fairseq import utils
+    from fairseq.models import FairseqEncoder, FairseqIncrementalDecoder
 
     source = (REFERENCE / "transformer_super.py.txt").read_text()
-    wanted = {"TransformerEncoderLayer", "TransformerDecoderLayer", "calc_dropout"}
+    wanted = {"TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
+              "calc_dropout", "Linear"}  # fmt: skip
     tree = ast.parse(source)
     tree.body = [node for node in tree.body if getattr(node, "name", None) in wanted]
     init = types.SimpleNamespace(uniform_=lambda weight, non_linear: torch.nn.init.xavier_uniform_(weight))
+    sinusoidal = sys.modules["hat_reference.sinusoidal_positional_embedding"].SinusoidalPositionalEmbedding
+
+    def positional_embedding(num_embeddings, embedding_dim, padding_idx, learned=False):
+        """HAT's fairseq/modules/positional_embedding.py, sinusoidal branch."""
+        assert not learned
+        return sinusoidal(embedding_dim, padding_idx, init_size=num_embeddings + padding_idx + 1)
+
     namespace = {
         "math": math, "torch": torch, "nn": torch.nn, "F": torch.nn.functional, "utils": utils, "init": init,
-        "MultiheadAttentionSuper": hat_attention,
+        "FairseqEncoder": FairseqEncoder, "FairseqIncrementalDecoder": FairseqIncrementalDecoder,
+        "PositionalEmbedding": positional_embedding, "MultiheadAttentionSuper": hat_attention,
         "LinearSuper": sys.modules["hat_reference.linear_super"].LinearSuper,
         "LayerNormSuper": sys.modules["hat_reference.layer_norm"].LayerNormSuper,
     }  # fmt: skip
     exec(compile(tree, str(REFERENCE / "transformer_super.py.txt"), "exec"), namespace)
-    return namespace["TransformerEncoderLayer"], namespace["TransformerDecoderLayer"]
+    return namespace
 
 
-def hat_args() -> argparse.Namespace:
+@pytest.fixture(scope="module")
+def hat_layers(hat_classes):
+    return hat_classes["TransformerEncoderLayer"], hat_classes["TransformerDecoderLayer"]
+
+
+def hat_args(**extra) -> argparse.Namespace:
+    """What HAT's base_architecture leaves in args for these widths (post-norm, sinusoidal)."""
     return argparse.Namespace(
         encoder_embed_dim=SUPER, decoder_embed_dim=SUPER, encoder_ffn_embed_dim=FFN, decoder_ffn_embed_dim=FFN,
         encoder_attention_heads=SUPER_HEADS, decoder_attention_heads=SUPER_HEADS, qkv_dim=QKV, dropout=0.3,
-        attention_dropout=0.1, encoder_normalize_before=False, decoder_normalize_before=False,
+        attention_dropout=0.1, encoder_normalize_before=False, decoder_normalize_before=False, encoder_layers=3,
+        decoder_layers=3, max_source_positions=1024, max_target_positions=1024, encoder_learned_pos=False,
+        decoder_learned_pos=False, no_token_positional_embeddings=False, vocab_original_scaling=False,
+        decoder_output_dim=SUPER, adaptive_softmax_cutoff=None, get_attn=False, **extra,
     )  # fmt: skip
 
 
@@ -165,3 +190,60 @@ def test_decoder_layer_equals_hats(hat_layers, dim, memory_dim, ffn, heads, cros
         expected, _ = hat(x.transpose(0, 1), memory.transpose(0, 1), padding, self_attn_mask=future)
         got = ours(x, memory, attention_mask(padding), causal, dim, memory_dim, ffn, heads, cross_heads)
     torch.testing.assert_close(got, expected.transpose(0, 1), rtol=1e-5, atol=1e-5)
+
+
+SPACE = {
+    "encoder-embed-dim": SUPER, "decoder-embed-dim": SUPER, "encoder-ffn-embed-dim": FFN, "decoder-ffn-embed-dim": FFN,
+    "encoder-layers": 3, "decoder-layers": 3, "encoder-attention-heads": SUPER_HEADS,
+    "decoder-attention-heads": SUPER_HEADS, "qkv-dim": QKV, "encoder-embed-choice": [64, 48],
+    "decoder-embed-choice": [64, 48], "encoder-ffn-embed-dim-choice": [96, 40],
+    "decoder-ffn-embed-dim-choice": [96, 40],
+    "encoder-layer-num-choice": [3], "decoder-layer-num-choice": [3, 2, 1],
+    "encoder-self-attention-heads-choice": [4, 2], "decoder-self-attention-heads-choice": [4, 2],
+    "decoder-ende-attention-heads-choice": [4, 2], "decoder-arbitrary-ende-attn-choice": [-1, 1, 2],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-embeddings", "separate-embeddings"])
+def test_imported_model_logits_equal_hats_transformer_super(hat_classes, shared):
+    """HAT's TransformerEncoder + TransformerDecoder (embeddings scaled by sqrt(sampled width),
+    sliced positions, arbitrary encoder-decoder attention, output projection) on random weights,
+    saved under HAT's names, imported: our logits equal HAT's for sampled SubTransformers."""
+    from fairseq.data import Dictionary
+
+    from hat.interop.hat_format import check_hat_state, to_hat_state
+    from hat.space import DesignSpace
+    from hat.supernet import SuperTransformer
+
+    dictionary = Dictionary()
+    for index in range(40 - len(dictionary)):
+        dictionary.add_symbol(f"w{index}")
+    embed_cls = sys.modules["hat_reference.embedding_super"].EmbeddingSuper
+    args = hat_args(share_decoder_input_output_embed=shared)
+    torch.manual_seed(3)
+    src_embed = embed_cls(len(dictionary), SUPER, dictionary.pad())
+    tgt_embed = src_embed if shared else embed_cls(len(dictionary), SUPER, dictionary.pad())
+    encoder = randomized(hat_classes["TransformerEncoder"](args, dictionary, src_embed))
+    decoder = randomized(hat_classes["TransformerDecoder"](args, dictionary, tgt_embed))
+    hat_state = {f"{side}.{key}": tensor for side, module in (("encoder", encoder), ("decoder", decoder))
+                 for key, tensor in module.state_dict().items()}  # fmt: skip
+
+    space = DesignSpace.from_hat_dict({**SPACE, "share-all-embeddings": shared}, name="reference")
+    ours = SuperTransformer(space, len(dictionary), len(dictionary), padding_idx=dictionary.pad())
+    check_hat_state(hat_state, to_hat_state(ours), "HAT's model")  # HAT's own state dict has exactly our layout
+    ours.load_state_dict(from_hat_state(hat_state, QKV))
+    ours.eval()
+
+    src = torch.randint(4, len(dictionary), (3, 9))
+    src[1, :3] = dictionary.pad()  # left padding
+    prev = torch.randint(4, len(dictionary), (3, 6))
+    rng = random.Random(5)
+    for _ in range(4):
+        config = space.sample(rng)
+        encoder.set_sample_config(config.to_nested_dict())
+        decoder.set_sample_config(config.to_nested_dict())
+        ours.set_sample_config(config)
+        with torch.no_grad():
+            expected, _ = decoder(prev, encoder(src, None))
+            got = ours(src, None, prev)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
