@@ -230,7 +230,9 @@ def test_imported_model_logits_equal_hats_transformer_super(hat_classes, shared)
 
     space = DesignSpace.from_hat_dict({**SPACE, "share-all-embeddings": shared}, name="reference")
     ours = SuperTransformer(space, len(dictionary), len(dictionary), padding_idx=dictionary.pad())
-    check_hat_state(hat_state, to_hat_state(ours), "HAT's model")  # HAT's own state dict has exactly our layout
+    exported = to_hat_state(ours)
+    check_hat_state(hat_state, exported, "HAT's model")  # HAT's own state dict: exactly our exporter's layout,
+    assert list(hat_state) == list(exported)  # in the same order
     ours.load_state_dict(from_hat_state(hat_state, QKV))
     ours.eval()
 
