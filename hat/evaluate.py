@@ -119,6 +119,11 @@ def translate(
 
     _, fs_task = setup_task(task, data_dir, (subset,))
     core = load_for_inference(checkpoint, config_path, task)
+    dictionary_sizes = (len(fs_task.source_dictionary), len(fs_task.target_dictionary))
+    if core.vocab_sizes != dictionary_sizes:
+        raise HatError(
+            f"{checkpoint}: vocabulary sizes {core.vocab_sizes}, the dictionaries of {data_dir} have {dictionary_sizes}"
+        )
     model = HatTransformerModel(core, fs_task.source_dictionary, fs_task.target_dictionary).to(device).eval()
     generation = GenerationConfig(beam=beam or task.beam, lenpen=task.lenpen if lenpen is None else lenpen)
     generator = fs_task.build_generator([model], generation)

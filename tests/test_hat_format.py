@@ -64,9 +64,12 @@ def hat_namespace(task, **extra) -> argparse.Namespace:
     )
 
 
-def build_hat_file(task, path: Path, vocab: dict[str, int], seed: int = 0) -> dict[str, torch.Tensor]:
+def build_hat_file(
+    task, path: Path, vocab: dict[str, int], seed: int = 0, dtype: torch.dtype = torch.float32
+) -> dict[str, torch.Tensor]:
     """A checkpoint in HAT's format for `task`'s space, built from HAT's layout (derive.py), not
-    from our exporter: random super-width tensors, HAT's names, fairseq 0.8's dict."""
+    from our exporter: random super-width tensors, HAT's names, fairseq 0.8's dict. HAT's WMT
+    models trained with --fp16 store half-precision weights (`dtype`)."""
     space = task.space
     layout = _derive().keys(
         dict(embed=space.encoder_embed_dim, ffn=space.encoder_ffn_embed_dim, encoder_layers=space.encoder_layers,
@@ -81,7 +84,7 @@ def build_hat_file(task, path: Path, vocab: dict[str, int], seed: int = 0) -> di
         elif key == "decoder.embed_tokens.weight" and space.share_all_embeddings:
             state[key] = state["encoder.embed_tokens.weight"]  # one EmbeddingSuper, listed twice
         else:
-            state[key] = torch.randn(shape, generator=generator) * 0.1
+            state[key] = (torch.randn(shape, generator=generator) * 0.1).to(dtype)
     checkpoint = {"args": hat_namespace(task, dropout=0.3, attention_dropout=0.1), "model": state,
                   "optimizer_history": [{"num_updates": 40000}], "extra_state": {"val_loss": 3.9}}  # fmt: skip
     torch.save(checkpoint, path)
@@ -143,6 +146,14 @@ def test_hat_file_imports_as_supernet_and_as_dense_subtransformer_with_the_same_
 
     assert provenance["sha256"] == sha256_file(hat_file) and provenance["source"] == str(hat_file.resolve())
     assert provenance["format"] == "hat-fairseq-0.8" and provenance["config"] == str((tmp_path / "sub.yml").resolve())
+
+
+def test_half_precision_file_imports_as_float32(tmp_path):
+    task = load_task("demo")
+    state = build_hat_file(task, tmp_path / "fp16.pt", {"V": 40}, dtype=torch.float16)
+    model = supernet_from_hat(tmp_path / "fp16.pt", task.space, task.training_defaults)
+    assert model.encoder.layers[0].ffn.fc1.weight.dtype == torch.float32
+    assert torch.equal(model.encoder.layers[0].ffn.fc1.weight, state["encoder.layers.0.fc1.weight"].float())
 
 
 def test_bare_state_dict_without_bookkeeping_buffers_imports(tmp_path):
@@ -279,3 +290,12 @@ def test_export_refuses_a_space_hats_layout_cannot_hold(tmp_path):
     with pytest.raises(HatError, match="needs encoder-embed-dim == decoder-embed-dim \\(here 160 / 128\\)"):
         save_hat_checkpoint(SuperTransformer(space, 40, 40), space, tmp_path / "hat.pt")
     assert not (tmp_path / "hat.pt").exists()
+
+
+def test_evaluate_refuses_a_checkpoint_whose_vocabulary_is_not_the_datas(tmp_path_factory, tmp_path, capsys):
+    task = load_task("demo")
+    build_hat_file(task, tmp_path / "hat.pt", {"V": 40})
+    write_subconfig(task.space.smallest(1), tmp_path / "sub.yml")
+    args = ["evaluate", "--task", "demo", "--data", str(corpus_dir(tmp_path_factory)), "--out", str(tmp_path / "b.txt")]
+    assert main([*args, "--checkpoint", str(tmp_path / "hat.pt"), "--config", str(tmp_path / "sub.yml")]) == 2
+    assert "vocabulary sizes (40, 40), the dictionaries of" in capsys.readouterr().err
