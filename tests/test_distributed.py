@@ -31,15 +31,22 @@ REPO = Path(__file__).resolve().parents[1]
 HAT_MAIN = "import sys; from hat.cli import main; sys.exit(main(sys.argv[1:]))"
 # No dropout: a rank's micro-batch and the same micro-batch as the 2nd of one rank's update-freq
 # draw different dropout masks (fairseq seeds torch per update), everything else is the same math.
-# Adam without momentum (beta1 0): fairseq's no_c10d DDP gives the parameters of layers the
-# update's SubTransformer leaves out a zero gradient, one worker gives them none, so Adam's momentum
-# moves them only under DDP (docs/distributed.md); without momentum a zero gradient is no step.
 # adam-eps 1: with HAT's 1e-8 Adam's step is ~lr for any gradient >> eps, so summation-order noise
 # (~1e-9) in a gradient of ~0 would become an lr-sized step; with eps 1 a step follows its gradient.
-EXACT = {
-    **FAST_TRAINING, "dropout": "0", "attention-dropout": "0", "adam-betas": "(0, 0.98)", "adam-eps": "1",
-    "disable-validation": "true",
-}  # fmt: skip
+EXACT = {**FAST_TRAINING, "dropout": "0", "attention-dropout": "0", "adam-eps": "1", "disable-validation": "true"}
+
+
+def left_out_layers(space, configs) -> set[str]:
+    """Key prefixes of the layers some update's SubTransformer did not use."""
+    return {
+        f"{side}.layers.{layer}."
+        for config in configs
+        for side, used, total in (
+            ("encoder", config.encoder_layer_num, space.encoder_layers),
+            ("decoder", config.decoder_layer_num, space.decoder_layers),
+        )
+        for layer in range(used, total)
+    }
 
 
 def sample_log(path: Path) -> list[tuple[int, int, SubConfig]]:
@@ -112,8 +119,14 @@ def test_two_ranks_sample_alike_and_match_one_rank_with_update_freq_2(tmp_path_f
     ddp, single = (load_checkpoint(tmp_path / name / "checkpoint_last.pt") for name in ("ddp", "single"))
     assert ddp["optimizer_history"][-1]["num_updates"] == single["optimizer_history"][-1]["num_updates"] == updates
     assert ddp["model"].keys() == single["model"].keys()
-    for key, weight in ddp["model"].items():
-        torch.testing.assert_close(weight, single["model"][key], rtol=1e-4, atol=1e-5, msg=key)
+    # A layer an update leaves out gets a zero gradient from no_c10d DDP and none on one worker, so
+    # Adam counts a step (and applies momentum) for it only under DDP (docs/distributed.md); every
+    # parameter used at every update has had the same gradients and the same optimizer state.
+    left_out = left_out_layers(space, expected.values())
+    compared = [key for key in ddp["model"] if not key.startswith(tuple(left_out))]
+    assert len(compared) > len(ddp["model"]) / 3
+    for key in compared:
+        torch.testing.assert_close(ddp["model"][key], single["model"][key], rtol=1e-5, atol=1e-6, msg=key)
     first = load_checkpoint(tmp_path / "ddp" / "checkpoint1.pt")["model"]  # the weights did move
     assert any(not torch.equal(first[key], weight) for key, weight in ddp["model"].items())
 

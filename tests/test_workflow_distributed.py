@@ -113,7 +113,14 @@ def test_slurm_plugin_turns_the_resources_into_sbatch_options():
 
     resources = Resources(nodes=2, gres="gpu:8", tasks_per_node=8, mpi="srun", runtime=2880, mem_mb=64000)
     job = SimpleNamespace(resources=resources, threads=4, is_group=lambda: False, name="train_supernet")
-    params = {"run_uuid": "x", "slurm_logfile": "log", "comment_str": "c", "account": "", "partition": "", "workdir": ""}
+    params = {
+        "run_uuid": "x",
+        "slurm_logfile": "log",
+        "comment_str": "c",
+        "account": "",
+        "partition": "",
+        "workdir": "",
+    }
     call = get_submit_command(job, params) + set_gres_string(job)
     assert {"--nodes=2", "--ntasks-per-node=8", "--gres=gpu:8"} <= set(call.split())
     assert "--gpus" not in call and "--ntasks-per-gpu" not in call
