@@ -21,6 +21,10 @@ supernet was retrained, the data re-prepared) deletes the other run's checkpoint
 fairseq neither crashes on them nor silently continues a model that is not this one
 (`_claim_save_dir`). Optimisation settings are not part of a run: changing them (a longer
 max-update, another update-freq after a preemption) and rerunning resumes, as fairseq does.
+
+`world` (GPUs per node x nodes, `hat.world`) sets the workers; update-freq is derived from it
+to keep the task's effective batch, and fairseq's launcher starts them
+(`hat.fairseq_plugin.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations

@@ -157,9 +157,10 @@ def test_killed_two_rank_run_resumes_on_two_ranks_or_one(tmp_path_factory, tmp_p
     assert 2 <= saved < 12
     run(command, tmp_path / "train.log")  # same world size
     assert load_checkpoint(last)["optimizer_history"][-1]["num_updates"] == 12
-    first_run = [(update, rank) for update, rank, _ in sample_log(log)]
-    rerun = first_run[first_run.index((saved, 0), len(first_run) - 2 * (12 - saved)) :]
+    logged = [(update, rank) for update, rank, _ in sample_log(log)]
+    rerun = logged[-2 * (12 - saved) :]  # each rank trained each remaining update once
     assert sorted(rerun) == [(u, r) for u in range(saved, 12) for r in (0, 1)]
+    assert min(update for update, _ in logged[: -len(rerun)]) == 0  # the killed run's own lines
 
     log.unlink()
     run(train_command(data, tmp_path / "run", 1, 2, log, "--override=max-update=14"), tmp_path / "train.log")

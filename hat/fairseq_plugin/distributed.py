@@ -11,6 +11,7 @@ the tests use. How many workers and with which update-freq: `hat.world`.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 
@@ -24,6 +25,7 @@ def launch(cfg, main, cpu: bool, threads: int | None) -> None:
 
     training = cfg.distributed_training
     if not (cpu and training.distributed_world_size > 1):
+        _check_gpus(training.distributed_world_size, cpu)
         distributed_utils.call_main(cfg, main)
         return
     training.distributed_init_method = f"tcp://127.0.0.1:{_free_port()}"
@@ -42,6 +44,15 @@ def _exception_line(traceback: str) -> str:
     lines = traceback.strip().splitlines()
     start = max((i for i, line in enumerate(lines) if re.match(r"^[\w.]+(Error|Exception|Exit)\b", line)), default=-1)
     return " ".join(line.strip() for line in lines[start:]) if start >= 0 else lines[-1]
+
+
+def _check_gpus(world_size: int, cpu: bool) -> None:
+    """One node's workers are its GPUs: refuse more than it has (fairseq would assert)."""
+    import torch
+
+    one_task = "RANK" not in os.environ and os.environ.get("SLURM_NTASKS", "1") == "1"
+    if not cpu and one_task and world_size > max(1, torch.cuda.device_count()):
+        raise HatError(f"--gpus {world_size}: this node has {torch.cuda.device_count()} GPU(s) (--cpu for CPU workers)")
 
 
 def _cpu_worker(rank: int, cfg, main, threads: int | None) -> None:
