@@ -21,6 +21,10 @@ supernet was retrained, the data re-prepared) deletes the other run's checkpoint
 fairseq neither crashes on them nor silently continues a model that is not this one
 (`_claim_save_dir`). Optimisation settings are not part of a run: changing them (a longer
 max-update, another update-freq after a preemption) and rerunning resumes, as fairseq does.
+
+`world` (GPUs per node x nodes, `hat.world`) sets the workers; update-freq is derived from it
+to keep the task's effective batch, and fairseq's launcher starts them
+(`hat.fairseq_plugin.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from typing import Any
 from hat.errors import HatError
 from hat.io import atomic_path, load_checkpoint, sha256_file, write_text_atomic
 from hat.tasks import Task
+from hat.world import World, launches_rank_zero, scaled_settings
 
 logger = logging.getLogger("hat.train")
 
@@ -114,17 +119,16 @@ def _base_argv(task: Task, data_dir: Path, save_dir: Path, cpu: bool) -> list[st
 # Running fairseq
 
 
-def run_fairseq_training(argv: list[str], threads: int | None = None) -> None:
-    """Parse a fairseq-train command line and train (spawning DDP workers if configured)."""
+def run_fairseq_training(argv: list[str], threads: int | None = None, cpu: bool = False) -> None:
+    """Parse a fairseq-train command line and train on its workers (hat.fairseq_plugin.distributed)."""
     import torch
     from fairseq import options
-    from fairseq.distributed import utils as distributed_utils
 
-    from hat.fairseq_plugin import runtime
+    from hat.fairseq_plugin import distributed, runtime
 
     if threads:
         torch.set_num_threads(threads)
-    distributed_utils.call_main(runtime.parse(options.get_training_parser(), argv), _fairseq_main)
+    distributed.launch(runtime.parse(options.get_training_parser(), argv), _fairseq_main, cpu, threads)
 
 
 def _fairseq_main(cfg) -> None:
@@ -146,7 +150,6 @@ def _fairseq_main(cfg) -> None:
     utils.set_torch_seed(cfg.common.seed)
     if distributed_utils.is_master(cfg.distributed_training):
         checkpoint_utils.verify_checkpoint_directory(cfg.checkpoint.save_dir)
-        _repair_last_checkpoint(Path(cfg.checkpoint.save_dir))
     task = tasks.setup_task(cfg.task)
     model = task.build_model(cfg.model)
     criterion = task.build_criterion(cfg.criterion)
@@ -297,14 +300,26 @@ def train_supernet(
     cpu: bool = False,
     threads: int | None = None,
     extra_args: list[str] | None = None,
+    world: World | None = None,
 ) -> TrainResult:
-    """Train (or resume) a SuperTransformer; writes checkpoint_best.pt / checkpoint_last.pt in save_dir."""
+    """Train (or resume) a SuperTransformer on `world`'s workers; writes checkpoint_best.pt /
+    checkpoint_last.pt in save_dir."""
     save_dir = Path(save_dir)
-    argv = _base_argv(task, Path(data_dir), save_dir, cpu)
-    argv += fairseq_options(training_settings(task, overrides or {}, subtransformer=False)) + (extra_args or [])
-    _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
-    run_fairseq_training(argv, threads)
+    settings = _settings_for(world, task, overrides or {}, subtransformer=False, cpu=cpu)
+    argv = _base_argv(task, Path(data_dir), save_dir, cpu) + fairseq_options(settings) + (extra_args or [])
+    if launches_rank_zero():
+        _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
+        _repair_last_checkpoint(save_dir)
+    run_fairseq_training(argv, threads, cpu)
     return _result(save_dir, save_dir / "checkpoint_best.pt")
+
+
+def _settings_for(world: World | None, task: Task, overrides: dict, subtransformer: bool, cpu: bool) -> dict[str, Any]:
+    """training_settings with update-freq and world size for `world` (default: one worker),
+    keeping the task's effective batch (hat.world)."""
+    world = world or World()
+    world.check(cpu)
+    return scaled_settings(training_settings(task, overrides, subtransformer), overrides, world)
 
 
 def train_subtransformer(
@@ -320,6 +335,7 @@ def train_subtransformer(
     cpu: bool = False,
     threads: int | None = None,
     extra_args: list[str] | None = None,
+    world: World | None = None,
 ) -> TrainResult:
     """Train one SubTransformer as a standalone dense model (spec §6.1) and write `out`
     (default save_dir/checkpoint.pt): the best checkpoint, or the average of the last
@@ -334,20 +350,24 @@ def train_subtransformer(
     config = read_subconfig(config_path)
     task.space.validate(config, source=str(config_path))
     average_last = task.average_last if average_last is None else average_last
-    settings = _keeping_checkpoints(training_settings(task, overrides or {}, subtransformer=True), average_last)
+    settings = _keeping_checkpoints(_settings_for(world, task, overrides or {}, subtransformer=True, cpu=cpu), average_last)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
     initial_weights = {"init": init, "seed": str(settings.get("seed", 1))} if init == "scratch" else {"init": init}
     if init == "inherit" and supernet is not None:
         initial_weights["supernet_sha256"] = sha256_file(supernet)
     run = {**_run_identity(task, Path(data_dir)), "subtransformer": config.to_hat_dict(), **initial_weights}
-    _claim_save_dir(save_dir, run)
     init_model = save_dir / "init_model.pt"
-    _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
+    rank_zero = launches_rank_zero()
+    if rank_zero:
+        _claim_save_dir(save_dir, run)
+        _repair_last_checkpoint(save_dir)
+        _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
     argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
     argv += fairseq_options(settings) + (extra_args or [])
-    run_fairseq_training(argv, threads)
+    run_fairseq_training(argv, threads, cpu)
     final = Path(out) if out is not None else save_dir / "checkpoint.pt"
-    _write_final_model(save_dir, init_model, average_last, final, task)
+    if rank_zero:
+        _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
 
 

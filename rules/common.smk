@@ -75,6 +75,78 @@ def gpus(wildcards):
     return 1 if settings(wildcards.task)["device"] == "cuda" else 0
 
 
+# ---- training on several GPUs / nodes, search on several workers (docs/distributed.md) ----
+
+
+def world(task, name):
+    """(GPUs per node, nodes) of a training stage (supernet, subtransformer); on the CPU, GPUs
+    are worker processes on one node."""
+    section = stage(task, name)
+    return section.get("gpus", 1), section.get("nodes", 1)
+
+
+def multi_node(task, name):
+    return world(task, name)[1] > 1
+
+
+def training_resources(name):
+    """Resources of a training job on the stage's GPUs x nodes. One node: `gpu` (fairseq spawns
+    one worker per GPU). Several: the slurm plugin's `nodes`, `gres` gpu:G per node and its MPI
+    launcher with `tasks_per_node` G, one srun task per GPU whose SLURM environment fairseq reads.
+    A resource that does not apply is None, which Snakemake leaves out of the job."""
+
+    def on_cuda(value):
+        return lambda wildcards: value(wildcards) if settings(wildcards.task)["device"] == "cuda" else None
+
+    def per_node(wildcards):
+        return world(wildcards.task, name)[0]
+
+    def if_multi(value):
+        return lambda wildcards: value(wildcards) if multi_node(wildcards.task, name) else None
+
+    return {
+        "gpu": lambda wildcards: None if multi_node(wildcards.task, name) else gpus(wildcards) * per_node(wildcards),
+        "nodes": on_cuda(lambda wildcards: world(wildcards.task, name)[1]),
+        "gres": on_cuda(if_multi(lambda wildcards: f"gpu:{per_node(wildcards)}")),
+        "tasks_per_node": on_cuda(if_multi(per_node)),
+        "mpi": on_cuda(if_multi(lambda wildcards: "srun")),
+    }
+
+
+def launcher(name):
+    """The command prefix of a training job: `srun ` (one task per GPU) on several nodes."""
+    return lambda wildcards: "srun " if multi_node(wildcards.task, name) else ""
+
+
+def world_args(name):
+    """`hat train --gpus G --nodes N`, and the update-freq hat derives from them (hat.world),
+    spelled out so that the command shows it; an update-freq override is passed as it is."""
+
+    def args(wildcards):
+        from hat.tasks import load_task
+        from hat.train import training_settings
+        from hat.world import World, scaled_settings
+
+        gpus_per_node, nodes = world(wildcards.task, name)
+        overrides = {key: str(value) for key, value in stage(wildcards.task, name)["overrides"].items()}
+        task = load_task(task_arg(wildcards))
+        defaults = training_settings(task, overrides, subtransformer=name == "subtransformer")
+        update_freq = scaled_settings(defaults, overrides, World(gpus_per_node, nodes))["update-freq"]
+        pinned = "" if "update-freq" in overrides else f" --override update-freq={update_freq}"
+        return f"--gpus {gpus_per_node} --nodes {nodes}{pinned}"
+
+    return args
+
+
+def worker_threads(name):
+    """torch threads of each training worker: the job's threads shared by the workers of a node."""
+    return lambda wildcards, threads: max(1, threads // world(wildcards.task, name)[0])
+
+
+def search_workers(wildcards):
+    return stage(wildcards.task, "search").get("workers", 1)
+
+
 def hardware_source(hw):
     """'measure', 'published' or 'csv': how results/{task}/latency/{hw}.csv is obtained."""
     return next(kind for kind in ("measure", "published", "csv") if kind in HARDWARE[hw])
@@ -148,6 +220,15 @@ def check_config_references():
                 raise WorkflowError(
                     f"invalid config: tasks.{task}.predictor.method: cost-per-layer needs per-layer configs, "
                     f"which HAT's published CSV for hardware {hw} does not have"
+                )
+        for name in ("supernet", "subtransformer"):
+            gpus_per_node, nodes = world(task, name)
+            if nodes > 1 and settings(task)["device"] == "cpu":
+                raise WorkflowError(f"invalid config: tasks.{task}.{name}.nodes: device cpu runs on one node")
+            if nodes > 1 and gpus_per_node < 2:
+                raise WorkflowError(
+                    f"invalid config: tasks.{task}.{name}.gpus: several nodes need >= 2 GPUs per node "
+                    "(the slurm plugin's MPI tasks_per_node must exceed 1)"
                 )
 
 

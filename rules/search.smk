@@ -27,9 +27,11 @@ rule search:
         measure_threads=measure_threads_arg,
         valid_batches=valid_batches_arg,
         device=lambda wildcards: settings(wildcards.task)["device"],
-    threads: 2
+        workers=search_workers,
+        worker_threads=lambda wildcards, threads: max(1, threads // search_workers(wildcards)),
+    threads: lambda wildcards: 2 * search_workers(wildcards)
     resources:
-        gpu=gpus,
+        gpu=lambda wildcards: gpus(wildcards) * search_workers(wildcards),
         runtime=lambda wildcards: stage(wildcards.task, "search")["runtime_min"],
     log:
         "logs/{task}/{hw}@{lat}ms/search.log",
@@ -41,5 +43,5 @@ rule search:
         "hat search --task {params.task} --supernet {input.supernet} --data {params.data_dir}"
         " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
-        " {params.valid_batches} --device {params.device} --threads {threads} --measure {params.measure}"
+        " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads} --measure {params.measure}"
         " --measure-threads {params.measure_threads} --no-progress --out {output.config} > {log} 2>&1"

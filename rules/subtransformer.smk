@@ -16,9 +16,12 @@ rule train_subtransformer:
         init=lambda wildcards: stage(wildcards.task, "subtransformer")["init"],
         cpu=cpu_flag,
         overrides=lambda wildcards: override_args(stage(wildcards.task, "subtransformer")["overrides"]),
+        world=world_args("subtransformer"),
+        launcher=launcher("subtransformer"),
+        worker_threads=worker_threads("subtransformer"),
     threads: lambda wildcards: settings(wildcards.task)["threads"]
     resources:
-        gpu=gpus,
+        **training_resources("subtransformer"),
         runtime=lambda wildcards: stage(wildcards.task, "subtransformer")["runtime_min"],
     log:
         "logs/{task}/{hw}@{lat}ms/train_subtransformer.log",
@@ -27,6 +30,6 @@ rule train_subtransformer:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat train subtransformer --task {params.task} --config {input.config} --data {params.data_dir}"
+        "{params.launcher}hat train subtransformer --task {params.task} --config {input.config} --data {params.data_dir}"
         " --save-dir {params.save_dir} --out {output} --init {params.init} --supernet {input.supernet}"
-        " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"
+        " --threads {params.worker_threads} {params.world} {params.cpu} {params.overrides} > {log} 2>&1"

@@ -27,9 +27,12 @@ rule train_supernet:
         save_dir="results/{task}/supernet",
         cpu=cpu_flag,
         overrides=lambda wildcards: override_args(stage(wildcards.task, "supernet")["overrides"]),
+        world=world_args("supernet"),
+        launcher=launcher("supernet"),
+        worker_threads=worker_threads("supernet"),
     threads: lambda wildcards: settings(wildcards.task)["threads"]
     resources:
-        gpu=gpus,
+        **training_resources("supernet"),
         runtime=lambda wildcards: stage(wildcards.task, "supernet")["runtime_min"],
     log:
         "logs/{task}/train_supernet.log",
@@ -38,8 +41,8 @@ rule train_supernet:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat train supernet --task {params.task} --data {params.data_dir} --save-dir {params.save_dir}"
-        " --threads {threads} {params.cpu} {params.overrides} > {log} 2>&1"
+        "{params.launcher}hat train supernet --task {params.task} --data {params.data_dir} --save-dir {params.save_dir}"
+        " --threads {params.worker_threads} {params.world} {params.cpu} {params.overrides} > {log} 2>&1"
 
 
 localrules:

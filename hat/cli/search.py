@@ -34,7 +34,12 @@ def register(subparsers) -> None:
         "--measure-threads", type=int, help="CPU threads when measuring (match the latency dataset's --threads)"
     )
     search.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where candidates are scored")
-    search.add_argument("--threads", type=int, help="torch CPU threads for scoring (demo: 1 is fastest)")
+    search.add_argument("--threads", type=int, help="torch CPU threads of each scorer (demo: 1 is fastest)")
+    search.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="score each generation on N processes (cuda: GPUs 0..N-1), each loading the supernet once; "
+        "same result as 1",
+    )  # fmt: skip
     search.add_argument("--no-progress", action="store_true", help="no progress bar")
     search.set_defaults(func=_search)
 
@@ -72,6 +77,7 @@ def _search(args) -> int:
         measure_threads=args.measure_threads,
         device=args.device,
         threads=args.threads,
+        workers=args.workers,
     )
     run_search(request, progress=not args.no_progress)
     return 0

@@ -12,7 +12,15 @@ def _add_common(parser) -> None:
         help="training setting over the task YAML (HAT/fairseq names, e.g. max-update=600); repeatable",
     )  # fmt: skip
     parser.add_argument("--cpu", action="store_true", help="train on CPU")
-    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (of each worker)")
+    parser.add_argument(
+        "--gpus", type=int, default=1, metavar="N",
+        help="workers per node: GPUs, or with --cpu processes (gloo); update-freq keeps the task's effective batch",
+    )  # fmt: skip
+    parser.add_argument(
+        "--nodes", type=int, default=1, metavar="M",
+        help="nodes; > 1 runs as one SLURM (srun) or torchrun task per GPU (docs/distributed.md)",
+    )  # fmt: skip
 
 
 def register(subparsers) -> None:
@@ -49,12 +57,21 @@ def _summary(result) -> None:
     print(f"{result.checkpoint}: {result.num_updates} updates, best valid loss {best} (base 2)")
 
 
+def _world(args):
+    from hat.world import World
+
+    return World(gpus=args.gpus, nodes=args.nodes)
+
+
 def _supernet(args) -> int:
     from hat.tasks import load_task
     from hat.train import parse_overrides, train_supernet
 
     overrides = parse_overrides(args.override)
-    _summary(train_supernet(load_task(args.task), args.data, args.save_dir, overrides, args.cpu, args.threads))
+    result = train_supernet(
+        load_task(args.task), args.data, args.save_dir, overrides, args.cpu, args.threads, world=_world(args)
+    )
+    _summary(result)
     return 0
 
 
@@ -65,7 +82,7 @@ def _subtransformer(args) -> int:
     result = train_subtransformer(
         load_task(args.task), args.config, args.data, args.save_dir, init=args.init, supernet=args.supernet,
         average_last=args.average_last, out=args.out, overrides=parse_overrides(args.override), cpu=args.cpu,
-        threads=args.threads,
+        threads=args.threads, world=_world(args),
     )  # fmt: skip
     _summary(result)
     return 0

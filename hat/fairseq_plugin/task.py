@@ -40,7 +40,8 @@ class HatTranslationConfig(TranslationConfig):
         default="smallest", metadata={"help": "validation config whose loss is fairseq's `loss`: largest|smallest"}
     )
     hat_sample_log: Optional[str] = field(  # noqa: UP045 (fairseq reads typing.Optional only)
-        default=None, metadata={"help": "append one JSON line {update, config} per trained update (for audits)"}
+        default=None,
+        metadata={"help": "append one JSON line {update, rank, config} per micro-batch trained (for audits)"},
     )
 
 
@@ -66,7 +67,6 @@ class HatTranslationTask(TranslationTask):
             self.hat_space.validate(self.subtransformer, source=cfg.hat_subtransformer)
         if cfg.hat_best_config not in VALIDATION_CONFIGS:
             raise HatError(f"--hat-best-config must be one of {VALIDATION_CONFIGS}, got '{cfg.hat_best_config}'")
-        self._last_logged_update = -1
 
     # ---- which SubTransformer ----------------------------------------------------------------
 
@@ -112,8 +112,12 @@ class HatTranslationTask(TranslationTask):
                 metrics.log_scalar(key, loss_sum / sample_size / math.log(2), sample_size, round=3)
 
     def _log_sample(self, update_num: int, config: SubConfig) -> None:
-        if not self.cfg.hat_sample_log or update_num == self._last_logged_update:
+        """One line per train_step call: every micro-batch of every DDP rank (one short O_APPEND
+        write each, so the ranks' lines never interleave)."""
+        if not self.cfg.hat_sample_log:
             return
-        self._last_logged_update = update_num
+        from fairseq.distributed import utils as distributed_utils
+
+        entry = {"update": update_num, "rank": distributed_utils.get_global_rank(), "config": config.to_hat_dict()}
         with open(self.cfg.hat_sample_log, "a") as log:
-            log.write(json.dumps({"update": update_num, "config": config.to_hat_dict()}) + "\n")
+            log.write(json.dumps(entry) + "\n")

@@ -14,6 +14,8 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -44,7 +46,8 @@ class SearchRequest:
     measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
     measure_threads: int | None = None  # torch CPU threads for the measurement (None: torch's default)
     device: str = "cpu"  # where the supernet scores candidates
-    threads: int | None = None  # torch CPU threads for scoring (None: torch's default)
+    threads: int | None = None  # torch CPU threads of each scorer (None: torch's default)
+    workers: int = 1  # processes scoring each generation (cuda: one GPU each, cuda:0..N-1)
 
 
 def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
@@ -68,15 +71,18 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     request.settings.check()
     if request.budget_ms <= 0:
         raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
-    for flag, threads in (("--threads", request.threads), ("--measure-threads", request.measure_threads)):
-        if threads is not None and threads < 1:
-            raise HatError(f"{flag} must be >= 1, got {threads}")
+    for flag, count in (
+        ("--threads", request.threads),
+        ("--measure-threads", request.measure_threads),
+        ("--workers", request.workers),
+    ):
+        if count is not None and count < 1:
+            raise HatError(f"{flag} must be >= 1, got {count}")
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     space = request.task.space
     achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
 
-    fitness = _inherited_loss(request)
     identity = {
         "supernet_sha256": sha256_file(request.supernet),
         "predictor_sha256": sha256_file(request.predictor),
@@ -85,7 +91,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     }
     outputs = SearchOutputs(request.out)
     started = time.perf_counter()
-    with _ProgressBar(request.settings.iterations, enabled=progress) as bar:
+    with _ProgressBar(request.settings.iterations, enabled=progress) as bar, _fitness(request) as fitness:
         result = evolve(
             space,
             fitness,
@@ -104,17 +110,30 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     return sidecar
 
 
-def _inherited_loss(request: SearchRequest):
-    """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5)."""
+@contextlib.contextmanager
+def _fitness(request: SearchRequest):
+    """The batch fitness: in this process, or on `request.workers` processes (hat.search.workers)."""
+    if request.workers == 1:
+        yield _inherited_loss(request, rank=0)
+        return
+    from hat.search.workers import WorkerPool
+
+    with WorkerPool(functools.partial(_inherited_loss, request), request.workers) as pool:
+        yield pool
+
+
+def _inherited_loss(request: SearchRequest, rank: int):
+    """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5); worker
+    `rank` scores on GPU `rank` when the device is cuda."""
     import torch
 
     from hat.validate import InheritedValidator
 
     if request.threads is not None:
         torch.set_num_threads(request.threads)  # small models score fastest on one thread per process
-
+    device = f"cuda:{rank}" if request.device == "cuda" and request.workers > 1 else request.device
     validator = InheritedValidator(
-        request.task, request.supernet, request.data, device=request.device, max_batches=request.valid_max_batches
+        request.task, request.supernet, request.data, device=device, max_batches=request.valid_max_batches
     )
     return validator.losses
 
@@ -173,6 +192,7 @@ def build_sidecar(
         "supernet": {"path": str(request.supernet), "sha256": identity["supernet_sha256"]},
         "data": str(request.data),
         "valid_max_batches": request.valid_max_batches,
+        "workers": request.workers,
         "measured": None,
         "warning": None,
     }
