@@ -5,13 +5,14 @@
 
 rule evaluate:
     input:
-        checkpoint="results/{task}/{hw}@{lat}ms/checkpoint.pt",
+        checkpoint=lambda wildcards: deployed_model(f"results/{wildcards.task}/{wildcards.hw}@{wildcards.lat}ms"),
         data=DATA_MANIFEST,
     output:
         "results/{task}/{hw}@{lat}ms/bleu.txt",
     params:
         task=task_arg,
         data_dir=directory_of("data"),
+        precision=lambda wildcards: f"--precision {deployment(wildcards.hw)[1]}",
     threads: 2
     resources:
         gpu=gpus,
@@ -23,7 +24,8 @@ rule evaluate:
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output} > {log} 2>&1"
+        "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output}"
+        " {params.precision} > {log} 2>&1"
 
 
 localrules:

@@ -27,6 +27,7 @@ rule search:
         measure_threads=measure_threads_arg,
         valid_batches=valid_batches_arg,
         device=lambda wildcards: settings(wildcards.task)["device"],
+        runtime=lambda wildcards: runtime_args(wildcards.hw),
     threads: 2
     resources:
         gpu=gpus,
@@ -42,4 +43,4 @@ rule search:
         " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
         " {params.valid_batches} --device {params.device} --threads {threads} --measure {params.measure}"
-        " --measure-threads {params.measure_threads} --no-progress --out {output.config} > {log} 2>&1"
+        " --measure-threads {params.measure_threads} {params.runtime} --no-progress --out {output.config} > {log} 2>&1"

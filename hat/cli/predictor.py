@@ -35,6 +35,7 @@ def _train(args) -> int:
     from hat.latency.table import read_latency_csv
     from hat.predictor import MIN_TRAIN_ROWS, build_predictor, save_predictor
     from hat.predictor.report import write_heldout_csv, write_heldout_plot
+    from hat.runtime import recorded_runtime
     from hat.tasks import load_task
 
     task = load_task(args.task)
@@ -42,6 +43,7 @@ def _train(args) -> int:
     features = np.array([row.features for row in rows])  # [N, 10]
     target_ms = np.array([row.total_ms for row in rows])  # [N]
     data_info = {"file": Path(args.csv).name, "sha256": sha256_file(args.csv), "rows": len(rows)}
+    data_info.update(recorded_runtime(args.csv))  # the search refuses the predictor for another runtime
     drift_flagged = np.array([row.drift_flag == 1 for row in rows])  # [N]; all False for HAT's CSVs
     predictor, heldout = build_predictor(
         features,
