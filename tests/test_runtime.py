@@ -224,3 +224,17 @@ def test_latency_meter_in_each_runtime_times_the_same_config():
         assert (meter.protocol()["runtime"], meter.protocol()["precision"]) == (runtime, precision)
     with pytest.raises(HatError, match="timed on the CPU only"):
         LatencyMeter(task, device="cuda", runtime="onnxruntime")
+
+
+def test_repeated_sessions_keep_only_configs_timed_again():
+    from hat.runtime.timing import RepeatedSessions
+
+    cache = RepeatedSessions(size=2)
+    cache.offer("reference", "session-1")
+    assert cache.get("reference") is None  # timed once: nothing kept
+    cache.offer("reference", "session-2")
+    assert cache.get("reference") == "session-2"
+    for key in ("a", "b"):
+        cache.offer(key, key)
+        cache.offer(key, key)
+    assert cache.get("reference") is None and cache.get("b") == "b"  # least recent dropped at size 2

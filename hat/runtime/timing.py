@@ -16,6 +16,7 @@ Export and session creation happen before the warm-up and are never timed.
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -51,18 +52,53 @@ def measure_in_runtime(
     protocol = {"sentence_length": sentence_length, "runs": runs, "warmup": warmup, "timer": timer, "beam": beam}
     if runtime == "torch" and precision == "fp32":
         return measure_subtransformer(model, config, **protocol)
-    dense = export_subtransformer(model, config).eval()
     if runtime == "torch":
         from hat.runtime.quantize import quantize_torch
 
-        return measure_subtransformer(quantize_torch(dense), config, **protocol)
+        return measure_subtransformer(quantize_torch(export_subtransformer(model, config).eval()), config, **protocol)
+    key = (id(model), config, precision, threads)
+    session = REPEATED_SESSIONS.get(key)
+    if session is None:
+        session = _ort_session(export_subtransformer(model, config).eval(), precision, threads)
+    REPEATED_SESSIONS.offer(key, session)
+    return measure_session(session, **protocol)
+
+
+def _ort_session(dense, precision: str, threads: int | None):
+    """Export, quantize if int8, open; the files can go once the session holds the graphs."""
     from hat.runtime.ort_model import OrtSubTransformer
     from hat.runtime.quantize import export_onnx_at
 
     with tempfile.TemporaryDirectory(prefix="hat-onnx-") as tmp:
         export_onnx_at(dense, Path(tmp) / "model", precision)
-        session = OrtSubTransformer(Path(tmp) / "model", threads=threads)
-        return measure_session(session, **protocol)
+        return OrtSubTransformer(Path(tmp) / "model", threads=threads)
+
+
+class RepeatedSessions:
+    """ORT sessions of the configs timed more than once (the drift guard's reference, a block being
+    re-measured), so their export (seconds each) happens once; at most `size`, least recent dropped."""
+
+    def __init__(self, size: int = 12):
+        self.size = size
+        self.seen: set = set()
+        self.sessions: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        if key in self.sessions:
+            self.sessions.move_to_end(key)
+        return self.sessions.get(key)
+
+    def offer(self, key, session) -> None:
+        """Keep `session` if its config was timed before; remember the config otherwise."""
+        if key not in self.seen:
+            self.seen.add(key)
+            return
+        self.sessions[key] = session
+        while len(self.sessions) > self.size:
+            self.sessions.popitem(last=False)
+
+
+REPEATED_SESSIONS = RepeatedSessions()
 
 
 def measure_session(session, *, sentence_length: int, runs: int, warmup: int, timer: Timer, beam: int) -> Measurement:
