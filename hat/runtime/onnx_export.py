@@ -17,7 +17,8 @@
 
 batch (sentences x beam), src_len and past_len are dynamic axes. The graphs are traced from the
 same modules as the PyTorch model (hat.supernet), with the attention masks always applied (the
-eager model skips an all-attend mask; the result is the same).
+eager model skips an all-attend mask; the result is the same). With tied embeddings the decoder
+graph holds the table once, as the output projection's [d, V] constant that token lookups also read.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hat.errors import HatError
@@ -92,7 +92,12 @@ class DecoderStepGraph(nn.Module):
         cross, caches = tensors[: 2 * layers], tensors[2 * layers :]
         dim, pad = c.decoder_embed_dim, decoder.padding_idx
         position = torch.full_like(tokens, pad + 1) + caches[0].shape[1]  # [B, 1]: past_len + 1 + pad
-        x = decoder.embed_tokens(tokens, dim) * math.sqrt(dim) + decoder.embed_positions.table[position, :dim]
+        output_t = decoder.output_weight(dim).t()  # [dim, V]
+        if decoder.embed_out is None:  # tied: look tokens up in the same (folded) [dim, V] constant
+            embedded = output_t[:, tokens[:, 0]].t()[:, None, :]
+        else:
+            embedded = decoder.embed_tokens(tokens, dim)
+        x = embedded * math.sqrt(dim) + decoder.embed_positions.table[position, :dim]
         grown = []
         for i in range(layers):
             attended = encoder_layers_attended(c.decoder_arbitrary_ende_attn[i])
@@ -106,7 +111,7 @@ class DecoderStepGraph(nn.Module):
                 c.decoder_self_attention_heads[i], c.decoder_ende_attention_heads[i], cache,
             )  # fmt: skip
             grown += [cache["self"]["k"], cache["self"]["v"]]
-        return (F.linear(x[:, 0], decoder.output_weight(dim)), *grown)
+        return (x[:, 0] @ output_t, *grown)
 
 
 def example_inputs(model: SuperTransformer, batch: int = 2, src_len: int = 5, past_len: int = 3):
