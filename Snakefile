@@ -41,6 +41,7 @@ include: "rules/latency.smk"
 include: "rules/predictor.smk"
 include: "rules/search.smk"
 include: "rules/subtransformer.smk"
+include: "rules/runtime.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
 

@@ -98,6 +98,48 @@ def load_for_inference(
     return model.eval()
 
 
+def is_onnx_export(path: str | os.PathLike) -> bool:
+    """An ONNX export (`hat export --format onnx`): its directory or its model.json."""
+    path = Path(path)
+    return (path / "model.json").is_file() if path.is_dir() else path.name == "model.json"
+
+
+def inference_model(checkpoint, config_path, precision: str | None, src_dict, tgt_dict, device: str, task, data_dir):
+    """(fairseq model, runtime, precision, bytes on disk) for `checkpoint`: an ONNX export runs in
+    onnxruntime at the precision it was exported in; a PyTorch checkpoint runs eagerly, int8 after
+    torch.ao dynamic quantization of its exported dense model (hat.runtime.quantize)."""
+    from hat.export import export_subtransformer
+    from hat.fairseq_plugin.model import HatTransformerModel
+    from hat.runtime.quantize import quantize_torch, torch_size_on_disk
+
+    if is_onnx_export(checkpoint):
+        from hat.fairseq_plugin.ort_model import OrtTransformerModel
+        from hat.runtime.onnx_export import size_on_disk
+        from hat.runtime.ort_model import OrtSubTransformer
+
+        onnx_dir = Path(checkpoint) if Path(checkpoint).is_dir() else Path(checkpoint).parent
+        session = OrtSubTransformer(onnx_dir)
+        if precision not in (None, session.precision):
+            raise HatError(f"{checkpoint}: an {session.precision} ONNX export, not {precision} (export it again)")
+        if device != "cpu":
+            raise HatError(f"{checkpoint}: ONNX exports run on onnxruntime's CPU provider here (--device cpu)")
+        model = OrtTransformerModel(session, src_dict, tgt_dict)
+        return model, "onnxruntime", session.precision, size_on_disk(onnx_dir)
+    core = load_for_inference(checkpoint, config_path, task)
+    dictionary_sizes = (len(src_dict), len(tgt_dict))
+    if core.vocab_sizes != dictionary_sizes:
+        raise HatError(
+            f"{checkpoint}: vocabulary sizes {core.vocab_sizes}, the dictionaries of {data_dir} have {dictionary_sizes}"
+        )
+    if precision == "int8":
+        if device != "cpu":
+            raise HatError("--precision int8 with the torch runtime is torch.ao dynamic quantization: CPU only")
+        core = quantize_torch(export_subtransformer(core, core.config).eval())
+    size = torch_size_on_disk(core) if precision == "int8" else Path(checkpoint).stat().st_size
+    model = HatTransformerModel(core, src_dict, tgt_dict).to(device).eval()
+    return model, "torch", precision or "fp32", size
+
+
 def translate(
     task: Task,
     checkpoint: str | os.PathLike,
@@ -107,24 +149,26 @@ def translate(
     lenpen: float | None = None,
     config_path: str | os.PathLike | None = None,
     device: str = "cpu",
+    precision: str | None = None,
 ) -> list[Translation]:
-    """Beam search over `subset` with the task's beam/lenpen unless given; sentence-id order."""
+    """Beam search over `subset` with the task's beam/lenpen unless given; sentence-id order.
+    `checkpoint` may be an ONNX export (decoded in onnxruntime, `inference_model`)."""
+    return _translate(task, checkpoint, data_dir, subset, beam, lenpen, config_path, device, precision)[0]
+
+
+def _translate(task, checkpoint, data_dir, subset, beam, lenpen, config_path, device, precision):
+    """(translations, runtime, precision, bytes on disk): `translate` and what it ran."""
     import torch
     from fairseq import utils
     from fairseq.dataclass.configs import GenerationConfig
     from tqdm import tqdm
 
-    from hat.fairseq_plugin.model import HatTransformerModel
     from hat.fairseq_plugin.runtime import setup_task
 
     _, fs_task = setup_task(task, data_dir, (subset,))
-    core = load_for_inference(checkpoint, config_path, task)
-    dictionary_sizes = (len(fs_task.source_dictionary), len(fs_task.target_dictionary))
-    if core.vocab_sizes != dictionary_sizes:
-        raise HatError(
-            f"{checkpoint}: vocabulary sizes {core.vocab_sizes}, the dictionaries of {data_dir} have {dictionary_sizes}"
-        )
-    model = HatTransformerModel(core, fs_task.source_dictionary, fs_task.target_dictionary).to(device).eval()
+    model, runtime, precision, size = inference_model(
+        checkpoint, config_path, precision, fs_task.source_dictionary, fs_task.target_dictionary, device, task, data_dir
+    )
     generation = GenerationConfig(beam=beam or task.beam, lenpen=task.lenpen if lenpen is None else lenpen)
     generator = fs_task.build_generator([model], generation)
     batches = fs_task.get_batch_iterator(
@@ -149,7 +193,7 @@ def translate(
                                         escape_unk=True),
                     )
                 )  # fmt: skip
-    return sorted(translations, key=lambda t: t.sentence_id)
+    return sorted(translations, key=lambda t: t.sentence_id), runtime, precision, size
 
 
 def hypotheses_path(bleu_path: str | os.PathLike) -> Path:
@@ -168,12 +212,15 @@ def evaluate(
     lenpen: float | None = None,
     config_path: str | os.PathLike | None = None,
     device: str = "cpu",
+    precision: str | None = None,
 ) -> dict[str, str]:
     """Translate, score, and write `out` (`key: value` lines) plus the hypotheses beside it, as
     the detokenized text SacreBLEU scored."""
     beam = beam or task.beam
     lenpen = task.lenpen if lenpen is None else lenpen
-    translations = translate(task, checkpoint, data_dir, subset, beam, lenpen, config_path, device)
+    translations, runtime, precision, size = _translate(
+        task, checkpoint, data_dir, subset, beam, lenpen, config_path, device, precision
+    )
     hyps = [t.hypothesis for t in translations]
     refs = [t.reference for t in translations]
     sacre, signature = sacre_bleu(hyps, refs)
@@ -189,6 +236,9 @@ def evaluate(
         "subset": subset,
         "sentences": str(len(translations)),
         "hypotheses": hyp_file.name,
+        "runtime": runtime,
+        "precision": precision,
+        "model_bytes": str(size),
     }
     write_text_atomic(out, "".join(f"{key}: {value}\n" for key, value in report.items()))
     return report

@@ -99,12 +99,19 @@ def load_model(path: str | os.PathLike) -> SuperTransformer:
     return model.eval()
 
 
-def load_supernet(path: str | os.PathLike) -> tuple[SuperTransformer, DesignSpace]:
-    """A supernet checkpoint's model and the design space it was trained on."""
+def stored_space(path: str | os.PathLike) -> DesignSpace | None:
+    """The design space a supernet checkpoint was trained on; None for an exported SubTransformer."""
     _, meta = _read(path)
     if meta.get("space") is None:
+        return None
+    return DesignSpace.from_hat_dict(meta["space"], name=meta.get("space_name") or "space", source=str(path))
+
+
+def load_supernet(path: str | os.PathLike) -> tuple[SuperTransformer, DesignSpace]:
+    """A supernet checkpoint's model and the design space it was trained on."""
+    space = stored_space(path)
+    if space is None:
         raise HatError(f"{path}: checkpoint has no design space (is it an exported SubTransformer?)")
-    space = DesignSpace.from_hat_dict(meta["space"], name=meta.get("space_name") or "space", source=str(path))
     return load_model(path), space
 
 

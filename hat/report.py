@@ -39,6 +39,9 @@ class RunSummary:
     params: int | None
     flops: int | None
     run: str
+    runtime: str = "torch"  # what the BLEU and latency were measured in (docs/runtime.md)
+    precision: str = "fp32"
+    model_bytes: int | None = None  # size on disk of what was scored (checkpoint or ONNX graphs)
 
     @property
     def latency_ms(self) -> float | None:
@@ -77,6 +80,17 @@ def read_bleu(path: str | Path) -> tuple[float, float | None]:
         if not bleu:
             raise HatError(f"{path}: no BLEU score (expected a 'BLEU = <score>' line or a number)")
     return _float(bleu, path), None if sacre is None else _float(sacre, path)
+
+
+def read_deployment(path: str | Path) -> dict[str, Any]:
+    """runtime, precision and model_bytes from `hat evaluate`'s bleu.txt (torch/fp32/None when absent)."""
+    fields = dict(line.partition(": ")[::2] for line in Path(path).read_text().splitlines())
+    size = fields.get("model_bytes")
+    return {
+        "runtime": fields.get("runtime", "torch"),
+        "precision": fields.get("precision", "fp32"),
+        "model_bytes": None if size is None else int(_float(size, Path(path))),
+    }
 
 
 def parse_json_object(text: str, source: str) -> dict[str, Any]:
@@ -132,6 +146,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         params=profile.get("params"),
         flops=profile.get("flops"),
         run=str(run_dir),
+        **read_deployment(run_dir / "bleu.txt"),
     )
 
 

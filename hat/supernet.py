@@ -207,11 +207,15 @@ class ElasticCrossAttention(nn.Module):
         if cache is not None and "k" in cache:
             k, v = cache["k"], cache["v"]
         else:
-            k, v = F.linear(memory, self.kv_proj_weight[:, :memory_dim], self.kv_proj_bias).chunk(2, dim=-1)
+            k, v = self.project_memory(memory, memory_dim)
             if cache is not None:
                 cache["k"], cache["v"] = k, v
         dropout = self.attention_dropout if self.training else 0.0
         return self.out_proj(attend(q, k, v, heads, mask, dropout), self.qkv_dim, dim)
+
+    def project_memory(self, memory: Tensor, memory_dim: int) -> tuple[Tensor, Tensor]:
+        """The static keys and values of one sentence's memory: [B, S', ≥memory_dim] -> 2 x [B, S', qkv]."""
+        return F.linear(memory, self.kv_proj_weight[:, :memory_dim], self.kv_proj_bias).chunk(2, dim=-1)
 
 
 class ElasticFeedForward(nn.Module):

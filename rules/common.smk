@@ -165,6 +165,24 @@ def measuring_threads(hw):
     return max(threads, workflow.global_resources["_cores"].value or threads) if workflow.local_exec else threads
 
 
+def deployment(hw):
+    """(runtime, precision) the hardware's model ships in: measured entries may name them
+    (docs/runtime.md); HAT's CSVs and user CSVs are eager PyTorch fp32."""
+    measure = HARDWARE[hw]["measure"] if hardware_source(hw) == "measure" else {}
+    return measure.get("runtime", "torch"), measure.get("precision", "fp32")
+
+
+def runtime_args(hw):
+    """`--runtime R --precision P` of the latency, search and evaluate commands."""
+    return "--runtime {} --precision {}".format(*deployment(hw))
+
+
+def deployed_model(run):
+    """What a run's BLEU is scored on: the ONNX export for onnxruntime hardware, else the checkpoint."""
+    runtime, _ = deployment(Path(run).name.split("@")[0])
+    return f"{run}/onnx/model.json" if runtime == "onnxruntime" else f"{run}/checkpoint.pt"
+
+
 def measure_arg(wildcards):
     """`hat search --measure`: the device to time the result on where this hardware is measured, else none."""
     return measured_device(wildcards.hw) or "none"

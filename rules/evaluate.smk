@@ -5,7 +5,7 @@
 
 rule evaluate:
     input:
-        checkpoint="results/{task}/{hw}@{lat}ms/checkpoint.pt",
+        checkpoint=lambda wildcards: deployed_model(f"results/{wildcards.task}/{wildcards.hw}@{wildcards.lat}ms"),
         data=DATA_MANIFEST,
     output:
         "results/{task}/{hw}@{lat}ms/bleu.txt",
@@ -13,6 +13,7 @@ rule evaluate:
         task=task_arg,
         data_dir=directory_of("data"),
         device=lambda wildcards: settings(wildcards.task)["device"],
+        precision=lambda wildcards: f"--precision {deployment(wildcards.hw)[1]}",
     threads: 2
     resources:
         gpu=gpus,
@@ -25,7 +26,7 @@ rule evaluate:
         "../envs/hat.yaml"
     shell:
         "hat evaluate --task {params.task} --checkpoint {input.checkpoint} --data {params.data_dir} --out {output}"
-        " --device {params.device} > {log} 2>&1"
+        " --device {params.device} {params.precision} > {log} 2>&1"
 
 
 localrules:

@@ -19,6 +19,7 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
             torch_threads=HARDWARE[measured_hw]["measure"].get("threads", 1),
             samples=lambda wildcards: stage(wildcards.task, "latency")["samples"],
             seed=lambda wildcards: stage(wildcards.task, "latency")["seed"],
+            runtime=runtime_args(measured_hw),
         threads: measuring_threads(measured_hw)
         resources:
             gpu=int(measured_device(measured_hw) == "cuda"),
@@ -31,7 +32,7 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
             "../envs/hat.yaml"
         shell:
             "hat latency dataset --task {params.task} --device {params.device} --samples {params.samples}"
-            " --seed {params.seed} --threads {params.torch_threads} --no-progress --out {output} > {log} 2>&1"
+            " --seed {params.seed} --threads {params.torch_threads} {params.runtime} --no-progress --out {output} > {log} 2>&1"
 
 
 localrules:

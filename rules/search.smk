@@ -29,6 +29,7 @@ rule search:
         device=lambda wildcards: settings(wildcards.task)["device"],
         workers=search_workers,
         worker_threads=lambda wildcards, threads: max(1, threads // search_workers(wildcards)),
+        runtime=lambda wildcards: runtime_args(wildcards.hw),
     threads: lambda wildcards: 2 * search_workers(wildcards)
     resources:
         gpu=lambda wildcards: gpus(wildcards) * search_workers(wildcards),
@@ -43,5 +44,6 @@ rule search:
         "hat search --task {params.task} --supernet {input.supernet} --data {params.data_dir}"
         " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
-        " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads} --measure {params.measure}"
-        " --measure-threads {params.measure_threads} --no-progress --out {output.config} > {log} 2>&1"
+        " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads}"
+        " --measure {params.measure} --measure-threads {params.measure_threads} {params.runtime} --no-progress"
+        " --out {output.config} > {log} 2>&1"

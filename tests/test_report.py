@@ -117,6 +117,22 @@ def test_cli_summary_writes_one_row_per_run_and_a_png(tmp_path):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_summary_shows_runtime_precision_and_size_of_what_was_scored(tmp_path):
+    """bleu.txt from `hat evaluate` names its runtime, precision and model size (docs/runtime.md);
+    older or foreign bleu.txt files read as eager PyTorch fp32 of unknown size."""
+    deployed = "bleu: 2.5\nruntime: onnxruntime\nprecision: int8\nmodel_bytes: 4096\n"
+    int8 = make_run(tmp_path, "cpu-ort-int8@8ms", deployed, predicted=7.0, measured=7.2)
+    eager = make_run(tmp_path, "cpu@8ms", "BLEU = 2.0\n", predicted=7.5, measured=7.9)
+    out, plot = tmp_path / "summary.csv", tmp_path / "bleu_vs_latency.png"
+    argv = ["report", "summary", "--task", "demo", "--runs", str(int8), str(eager), "--out", str(out)]
+    assert main([*argv, "--plot", str(plot)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [(r["runtime"], r["precision"], r["model_bytes"], r["bleu"]) for r in rows] == [
+        ("onnxruntime", "int8", "4096", "2.5"),
+        ("torch", "fp32", "", "2.0"),
+    ]
+
+
 def test_cli_summary_names_the_missing_file(tmp_path, capsys):
     run = tmp_path / "cpu@8ms"
     run.mkdir()

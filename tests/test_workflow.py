@@ -134,7 +134,8 @@ def test_lint_is_clean(tmp_path):
         ("tasks: {demo: {serach: {}}}", "invalid config: tasks.demo: Additional properties are not allowed"),
         (
             "tasks: {demo: {budgets_ms: {tpu: [5]}}}",
-            "invalid config: tasks.demo.budgets_ms.tpu: unknown hardware (defined: titanxp, xeon, raspberrypi, cpu)",
+            "invalid config: tasks.demo.budgets_ms.tpu: unknown hardware "
+            "(defined: titanxp, xeon, raspberrypi, cpu, cpu-ort-int8)",
         ),
         ("default_tasks: [wmt14ende, mt]", "invalid config: default_tasks[1] 'mt' is not a key of tasks"),
         (
@@ -157,6 +158,21 @@ def test_user_csv_hardware_is_copied_into_the_dag(tmp_path):
     override = write_override(tmp_path, f"hardware: {{phone: {{csv: {measured}}}}}")
     result = snakemake(tmp_path, "--configfile", str(override), *DRY_RUN_STATS, "results/demo/predictor/phone.pt")
     assert job_counts(result) == {"latency_user_csv": 1, "train_predictor": 1}
+
+
+def test_runtime_hardware_measures_searches_exports_and_scores_in_its_runtime(tmp_path):
+    """cpu-ort-int8 (docs/runtime.md): every step that times or runs the model does so in ORT int8."""
+    target = "results/demo/cpu-ort-int8@18ms/bleu.txt"
+    result = snakemake(tmp_path, "--dry-run", "--printshellcmds", target)
+    output = result.stdout + result.stderr
+    assert job_counts(result)["export_onnx"] == 1, output
+    def command(start):
+        return next(line for line in output.splitlines() if start in line)
+
+    for step in ("hat latency dataset", "hat search --task"):
+        assert "--runtime onnxruntime --precision int8" in command(step)
+    assert "--checkpoint results/demo/cpu-ort-int8@18ms/checkpoint.pt --precision int8" in command("hat export")
+    assert "--checkpoint results/demo/cpu-ort-int8@18ms/onnx/model.json" in command("hat evaluate")
 
 
 # A stand-in `hat`: each command writes the files it promises, so the DAG's caching can be tested

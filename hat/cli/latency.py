@@ -43,6 +43,8 @@ def _add_protocol_arguments(parser) -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
     parser.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     parser.add_argument("--vocab-size", type=int, help="output projection size (default: the task's)")
+    parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="what runs the model")
+    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="int8: dynamic quantization")
 
 
 def _meter(args):
@@ -57,6 +59,8 @@ def _meter(args):
         threads=args.threads,
         fp16=args.fp16,
         vocab_size=args.vocab_size,
+        runtime=args.runtime,
+        precision=args.precision,
     )
 
 

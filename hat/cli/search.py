@@ -33,6 +33,10 @@ def register(subparsers) -> None:
     search.add_argument(
         "--measure-threads", type=int, help="CPU threads when measuring (match the latency dataset's --threads)"
     )
+    search.add_argument(
+        "--runtime", choices=("torch", "onnxruntime"), default="torch", help="the runtime the model ships in"
+    )
+    search.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="the precision it ships in")
     search.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where candidates are scored")
     search.add_argument("--threads", type=int, help="torch CPU threads of each scorer (demo: 1 is fastest)")
     search.add_argument(
@@ -78,6 +82,8 @@ def _search(args) -> int:
         device=args.device,
         threads=args.threads,
         workers=args.workers,
+        runtime=args.runtime,
+        precision=args.precision,
     )
     run_search(request, progress=not args.no_progress)
     return 0

@@ -165,12 +165,20 @@ class LatencyMeter:
     threads: int | None = None
     fp16: bool = False
     vocab_size: int | None = None
+    runtime: str = "torch"  # or "onnxruntime" (hat.runtime)
+    precision: str = "fp32"  # or "int8": dynamic quantization of the linear layers
 
     def __post_init__(self) -> None:
         import torch
 
+        from hat.runtime import check_runtime, require_onnxruntime
         from hat.supernet import SuperTransformer
 
+        check_runtime(self.runtime, self.precision)
+        if (self.runtime, self.precision) != ("torch", "fp32") and (self.device != "cpu" or self.fp16):
+            raise HatError(f"runtime {self.runtime} {self.precision} is timed on the CPU only (--device cpu)")
+        if self.runtime == "onnxruntime":
+            require_onnxruntime()
         if self.device not in DEVICES:
             raise HatError(f"unknown device '{self.device}' (choose from: {', '.join(DEVICES)})")
         if self.device == "cuda" and not torch.cuda.is_available():
@@ -187,14 +195,19 @@ class LatencyMeter:
         self.timer = cuda_timer if self.device == "cuda" else cpu_timer
 
     def measure(self, config: SubConfig) -> Measurement:
+        from hat.runtime.timing import measure_in_runtime
+
         self.task.latency_space.validate(config, source="SubTransformer")
-        return measure_subtransformer(
+        return measure_in_runtime(
             self.model,
             config,
+            self.runtime,
+            self.precision,
             sentence_length=self.task.sentence_length,
             runs=self.runs,
             warmup=self.warmup,
             timer=self.timer,
+            threads=self.threads,
         )
 
     def protocol(self) -> dict[str, Any]:
@@ -211,7 +224,18 @@ class LatencyMeter:
             "mode": "eval + inference_mode",
             "timer": "cuda events + synchronize" if self.device == "cuda" else "time.perf_counter",
             "environment": environment(self.device, "float16" if self.fp16 else "float32"),
+            **runtime_record(self.runtime, self.precision),
         }
+
+
+def runtime_record(runtime: str, precision: str) -> dict[str, str]:
+    """runtime, precision (and the onnxruntime version): what the predictor trained on this data is for."""
+    record = {"runtime": runtime, "precision": precision}
+    if runtime == "onnxruntime":
+        import onnxruntime
+
+        record["onnxruntime"] = onnxruntime.__version__
+    return record
 
 
 def environment(device: str, dtype: str) -> dict[str, Any]:

@@ -101,6 +101,7 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
     from hat.io import sha256_file, write_text_atomic
     from hat.latency.table import read_latency_csv
     from hat.predictor.report import write_heldout_csv, write_heldout_plot
+    from hat.runtime import recorded_runtime
 
     rows = read_latency_csv(csv, space=task.latency_space, min_rows=MIN_TRAIN_ROWS + 5)
     features = np.array([row.features for row in rows])  # [N, 10]
@@ -113,7 +114,8 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
         seed=seed,
         task=task,
         hardware=hardware,
-        data_info={"file": Path(csv).name, "sha256": sha256_file(csv), "rows": len(rows)},
+        # the runtime/precision it was measured in: the search refuses the predictor for another
+        data_info={"file": Path(csv).name, "sha256": sha256_file(csv), "rows": len(rows), **recorded_runtime(csv)},
         drift_flagged=np.array([flag == 1 for flag in drift_flags]),
         configs=[row.config for row in rows],
     )

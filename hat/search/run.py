@@ -48,6 +48,8 @@ class SearchRequest:
     device: str = "cpu"  # where the supernet scores candidates
     threads: int | None = None  # torch CPU threads of each scorer (None: torch's default)
     workers: int = 1  # processes scoring each generation (cuda: one GPU each, cuda:0..N-1)
+    runtime: str = "torch"  # what the model ships in (hat.runtime): the predictor must be for it
+    precision: str = "fp32"
 
 
 def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
@@ -67,6 +69,7 @@ def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
 def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     """Run one search end to end; returns the sidecar dict that was written."""
     from hat.predictor import load_predictor
+    from hat.runtime import check_predictor_runtime
 
     request.settings.check()
     if request.budget_ms <= 0:
@@ -80,6 +83,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
             raise HatError(f"{flag} must be >= 1, got {count}")
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
+    check_predictor_runtime(predictor, request.runtime, request.precision, request.predictor)
     space = request.task.space
     achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
 
@@ -142,7 +146,10 @@ def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
     """Time `config` here with HAT's protocol (spec §3, `hat.latency.measure.LatencyMeter`)."""
     from hat.latency.measure import LatencyMeter
 
-    meter = LatencyMeter(request.task, device=request.measure, threads=request.measure_threads)
+    meter = LatencyMeter(
+        request.task, device=request.measure, threads=request.measure_threads, runtime=request.runtime,
+        precision=request.precision,
+    )  # fmt: skip
     measurement = meter.measure(config)
     return {
         "device": request.measure,
@@ -169,6 +176,8 @@ def build_sidecar(
         "task": task.name,
         "space": task.space.name,
         "hardware": hardware,
+        "runtime": request.runtime,
+        "precision": request.precision,
         "latency_budget_ms": request.budget_ms,
         "predicted_latency_ms": result.best_predicted_ms,
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
