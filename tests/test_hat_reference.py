@@ -1,5 +1,4 @@
-"""Our model on imported HAT weights equals HAT's own code (verbatim in tests/fixtures/hat_reference)
-on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention), the
+"""Our model on imported HAT weights equals HAT's own code on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention), the
 TransformerEncoderLayer / TransformerDecoderLayer, and the whole TransformerEncoder +
 TransformerDecoder of transformer_super.py (logits), at sampled SubTransformers. HAT's fused
 in_proj layout, layer wiring, embedding scaling, sliced positions and arbitrary encoder-decoder
@@ -10,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import math
+import os
 import random
 import sys
 import types
@@ -23,7 +23,18 @@ import torch
 from hat.interop.hat_format import from_hat_state
 from hat.supernet import DecoderLayer, ElasticCrossAttention, ElasticSelfAttention, EncoderLayer, attention_mask
 
-REFERENCE = Path(__file__).parent / "fixtures" / "hat_reference"
+# HAT's source is not ours to ship: point HAT_SOURCE at a checkout of
+# mit-han-lab/hardware-aware-transformers (commit 70e5a279 was checked); skipped without one.
+HAT_SOURCE = Path(os.environ.get("HAT_SOURCE", "/nonexistent"))
+SOURCE_FILES = {
+    "transformer_super": "fairseq/models/transformer_super.py",
+    **{name: f"fairseq/modules/{name}.py" for name in (
+        "linear_super", "layer_norm", "embedding_super", "sinusoidal_positional_embedding",
+        "multihead_attention_super")},
+}  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    not (HAT_SOURCE / SOURCE_FILES["transformer_super"]).is_file(), reason="HAT_SOURCE (a HAT checkout) not set"
+)
 SUPER, QKV, SUPER_HEADS = 64, 32, 4
 REFERENCE_MODULES = ("linear_super", "layer_norm", "embedding_super", "sinusoidal_positional_embedding",
                      "multihead_attention_super")  # fmt: skip
@@ -39,7 +50,7 @@ def hat_attention():
     package.__path__ = []
     sys.modules["hat_reference"] = package
     for name in REFERENCE_MODULES:
-        loader = SourceFileLoader(f"hat_reference.{name}", str(REFERENCE / f"{name}.py.txt"))
+        loader = SourceFileLoader(f"hat_reference.{name}", str(HAT_SOURCE / SOURCE_FILES[name]))
         module = module_from_spec(spec_from_loader(loader.name, loader))
         sys.modules[loader.name] = module
         loader.exec_module(module)
@@ -109,7 +120,7 @@ def hat_classes(hat_attention):
     from fairseq import utils
     from fairseq.models import FairseqEncoder, FairseqIncrementalDecoder
 
-    source = (REFERENCE / "transformer_super.py.txt").read_text()
+    source = (HAT_SOURCE / SOURCE_FILES["transformer_super"]).read_text()
     wanted = {"TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer", "TransformerDecoderLayer",
               "calc_dropout", "Linear"}  # fmt: skip
     tree = ast.parse(source)
@@ -129,7 +140,7 @@ def hat_classes(hat_attention):
         "LinearSuper": sys.modules["hat_reference.linear_super"].LinearSuper,
         "LayerNormSuper": sys.modules["hat_reference.layer_norm"].LayerNormSuper,
     }  # fmt: skip
-    exec(compile(tree, str(REFERENCE / "transformer_super.py.txt"), "exec"), namespace)
+    exec(compile(tree, str(HAT_SOURCE / SOURCE_FILES["transformer_super"]), "exec"), namespace)
     return namespace
 
 
