@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hat.errors import HatError
-from hat.io import write_text_atomic
+from hat.io import read_text, write_text_atomic
 from hat.tasks import Task
 
 _COMPOUND = re.compile(r"(\S)-(\S)")
@@ -106,10 +106,11 @@ def translate(
     from tqdm import tqdm
 
     from hat.fairseq_plugin.model import HatTransformerModel
-    from hat.fairseq_plugin.runtime import setup_task
+    from hat.fairseq_plugin.runtime import require_matching_dictionaries, setup_task
 
     _, fs_task = setup_task(task, data_dir, (subset,))
     core = load_for_inference(checkpoint, config_path)
+    require_matching_dictionaries(core.vocab_sizes, checkpoint, task, data_dir)
     model = HatTransformerModel(core, fs_task.source_dictionary, fs_task.target_dictionary).to(device).eval()
     generation = GenerationConfig(beam=beam or task.beam, lenpen=task.lenpen if lenpen is None else lenpen)
     generator = fs_task.build_generator([model], generation)
@@ -182,7 +183,7 @@ def evaluate(
 def read_report(path: str | os.PathLike) -> dict[str, str]:
     """Parse a bleu.txt written by `evaluate`."""
     report = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         key, sep, value = line.partition(": ")
         if not sep:
             raise HatError(f"{path}:{number}: expected 'key: value', got {line!r}")

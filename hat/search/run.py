@@ -14,6 +14,7 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -66,8 +67,8 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     from hat.predictor import load_predictor
 
     request.settings.check()
-    if request.budget_ms <= 0:
-        raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
+    if not math.isfinite(request.budget_ms) or request.budget_ms <= 0:
+        raise HatError(f"--latency-budget must be a positive number of ms, got {request.budget_ms:g}")
     for flag, threads in (("--threads", request.threads), ("--measure-threads", request.measure_threads)):
         if threads is not None and threads < 1:
             raise HatError(f"{flag} must be >= 1, got {threads}")
