@@ -11,6 +11,9 @@ import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from hat.errors import HatError
+from hat.io import read_yaml
+
 # The file whose presence says a task's binarized data directory is complete (see data.smk).
 DATA_MANIFEST = "results/{task}/data/manifest.json"
 
@@ -24,7 +27,13 @@ def directory_of(name):
 
 
 def validate_config(schema):
-    """snakemake.utils.validate, its error cut to one line: the key path and what is wrong there."""
+    """snakemake.utils.validate, its error cut to one line: the key path and what is wrong there.
+    First every config file is re-read refusing duplicate keys (Snakemake keeps the last silently)."""
+    for path in workflow.configfiles:
+        try:
+            read_yaml(path)
+        except HatError as err:
+            raise WorkflowError(f"invalid config: {err}") from None
     try:
         validate(config, str(schema))
     except WorkflowError as err:
