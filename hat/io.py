@@ -21,6 +21,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Hashable, Iterator
@@ -180,13 +181,17 @@ def _first_line(err: BaseException) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _load_failure_cause(err: Exception) -> str:
+def _load_failure_cause(path: str | os.PathLike, err: Exception) -> str:
     """torch's message, cut to its cause: a refused pickle is named by the global it wanted
     (torch's advice to load with weights_only=False is exactly what must not be done here)."""
+    with open(path, "rb") as f:
+        if f.read(2) != b"PK":  # torch.save writes a zip archive
+            return "not a torch checkpoint file"
     text = str(err)
     if "Weights only load failed" in text:
-        refused = next((line.strip() for line in text.splitlines() if "WeightsUnpickler error" in line), "")
-        return f"it holds objects other than tensors and plain values, refused without running them; {refused}"
+        refused = re.search(r"unsupported GLOBAL (\S+)", text)
+        wanted = f" ({refused[1]})" if refused else ""
+        return f"it holds code or objects{wanted}, which are refused without running them"
     return _first_line(err)
 
 
@@ -202,7 +207,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> dict:
     except OSError as err:
         raise HatError(os_error_message(err, path)) from None
     except Exception as err:  # noqa: BLE001  torch raises anything on a foreign file (KeyError for text)
-        raise HatError(f"{path}: not a loadable HAT checkpoint ({_load_failure_cause(err)})") from None
+        raise HatError(f"{path}: not a loadable HAT checkpoint ({_load_failure_cause(path, err)})") from None
     if isinstance(checkpoint, dict) and DIGEST_KEY in checkpoint:
         stored = checkpoint.pop(DIGEST_KEY)
         if content_digest(checkpoint) != stored:
