@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hat.errors import HatError
-from hat.io import read_text, write_text_atomic
+from hat.io import read_text, require_writable_dir, write_text_atomic
 from hat.tasks import Task
 
 _COMPOUND = re.compile(r"(\S)-(\S)")
@@ -159,6 +159,7 @@ def evaluate(
     """Translate, score, and write `out` (`key: value` lines) plus the hypotheses beside it."""
     beam = beam or task.beam
     lenpen = task.lenpen if lenpen is None else lenpen
+    require_writable_dir(Path(out).parent)  # before the beam search, not after it
     translations = translate(task, checkpoint, data_dir, subset, beam, lenpen, config_path, device)
     hyps = [t.hypothesis for t in translations]
     refs = [t.reference for t in translations]

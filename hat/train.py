@@ -358,13 +358,14 @@ def train_subtransformer(
         initial_weights["supernet_sha256"] = sha256_file(supernet)
     run = {**_run_identity(task, Path(data_dir)), "subtransformer": config.to_hat_dict(), **initial_weights}
     init_model = save_dir / "init_model.pt"
+    final = Path(out) if out is not None else save_dir / "checkpoint.pt"
+    require_writable_dir(final.parent)
     with _nothing_left_if_failed_before_a_checkpoint(save_dir):
         _claim_save_dir(save_dir, run)
         _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
         argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
         argv += fairseq_options(settings) + (extra_args or [])
         run_fairseq_training(argv, threads)
-    final = Path(out) if out is not None else save_dir / "checkpoint.pt"
     _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import sha256_file
+from hat.io import require_writable_dir, sha256_file
 from hat.search.evolution import LatencyRange, SearchResult, SearchSettings, check_budget, evolve
 from hat.search.report import SearchOutputs, write_outputs
 from hat.space import SubConfig
@@ -72,6 +72,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     for flag, threads in (("--threads", request.threads), ("--measure-threads", request.measure_threads)):
         if threads is not None and threads < 1:
             raise HatError(f"{flag} must be >= 1, got {threads}")
+    require_writable_dir(request.out.parent)
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     space = request.task.space
