@@ -26,7 +26,6 @@ import shutil
 import tempfile
 from collections.abc import Hashable, Iterator
 from pathlib import Path
-
 from typing import Any
 
 from hat.errors import HatError
@@ -247,7 +246,8 @@ def _unique_key_loader():
                 if not isinstance(key, Hashable):
                     continue  # SafeLoader's own error names it
                 if key in seen:
-                    raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: key '{key}' appears twice in one mapping")
+                    line = key_node.start_mark.line + 1
+                    raise _DuplicateKey(f"line {line}: key '{key}' appears twice in one mapping")
                 seen.add(key)
             return super().construct_mapping(node, deep=deep)
 

@@ -85,7 +85,11 @@ def test_corrupted_predictor_file_is_refused(tmp_path):
 
 
 def test_digest_round_trip_covers_plain_values_and_is_recomputed_on_resave(tmp_path):
-    state = {"model": {"w": torch.arange(6.0).reshape(2, 3), "b": torch.tensor([True, False])}, "n": 3, "x": (1.5, None)}
+    state = {
+        "model": {"w": torch.arange(6.0).reshape(2, 3), "b": torch.tensor([True, False])},
+        "n": 3,
+        "x": (1.5, None),
+    }
     save_checkpoint(state, tmp_path / "a.pt")
     loaded = load_checkpoint(tmp_path / "a.pt")
     assert DIGEST_KEY not in loaded and torch.equal(loaded["model"]["w"], state["model"]["w"])
@@ -156,7 +160,8 @@ def test_search_refuses_an_appended_dictionary(grown_dictionary, tmp_path, capsy
     budget = (achievable.fastest_ms + achievable.slowest_ms) / 2
     out = tmp_path / "run/subtransformer.yml"
     args = ["search", "--task", "demo", "--supernet", supernet, "--data", data, "--predictor", predictor,
-            "--latency-budget", budget, "--out", out, "--population", "10", "--iterations", "2", "--no-progress"]  # fmt: skip
+            "--latency-budget", budget, "--out", out, "--population", "10", "--iterations", "2"]  # fmt: skip
+    args.append("--no-progress")
     assert hat(*args) == 2
     assert "embedding rows" in one_line_error(capsys) and not out.parent.exists()
 

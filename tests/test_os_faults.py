@@ -211,7 +211,9 @@ def test_duplicate_yaml_key_is_refused(tmp_path, capsys):
 
 def test_broken_pipe_is_one_line():
     command = [sys.executable, "-c", "import sys; from hat.cli import main; sys.exit(main(sys.argv[1:]))"]
-    process = subprocess.Popen([*command, "space", "info", "--task", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*command, "space", "info", "--task", "demo"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     process.stdout.close()  # the reader is gone before anything is written (`| head` that exited)
     stderr = process.stderr.read().decode()
     assert process.wait() == 2

@@ -74,7 +74,7 @@ def test_sigkill_during_train_supernet_then_the_same_command_finishes(tmp_path):
     assert (workdir / "results/demo/summary.csv").is_file()
 
 
-def test_a_live_run_still_locks_the_directory(tmp_path, fake_hat_path):
+def test_a_live_run_still_locks_the_directory(tmp_path, fake_hat_path):  # noqa: F811 (the imported fixture)
     """Stale-lock removal must not break Snakemake's protection: beside a live run (one holding
     the instance flock), a second run over the same outputs is refused and the locks stay."""
     import fcntl

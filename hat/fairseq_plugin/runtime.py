@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from hat.errors import HatError
-from hat.io import text_errors
 from hat.fairseq_plugin import USER_DIR
+from hat.io import text_errors
 from hat.tasks import Task
 
 
