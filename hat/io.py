@@ -48,12 +48,15 @@ def umask_mode(mode: int = 0o666) -> int:
 
 
 def require_writable_dir(directory: str | os.PathLike) -> None:
-    """Create `directory` and prove a file can be written in it; a HatError naming it otherwise.
+    """Prove that files can be created in `directory` (or, while it does not exist yet, in its
+    nearest existing parent) without leaving anything there; a HatError naming it otherwise.
     Commands call this before expensive work whose result would go there."""
     directory = Path(directory)
+    existing = next(path for path in (directory, *directory.absolute().parents) if path.exists())
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".hat-write-test.", dir=directory)
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, probe = tempfile.mkstemp(prefix=".hat-write-test.", dir=existing)
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
