@@ -21,6 +21,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/restart.smk"
 
 
 validate_config(Path(workflow.basedir) / "config/schema.json")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hat.errors import HatError
-from hat.io import write_text_atomic
+from hat.io import read_text, require_writable_dir, write_text_atomic
 from hat.tasks import Task
 
 _COMPOUND = re.compile(r"(\S)-(\S)")
@@ -110,6 +110,7 @@ def inference_model(checkpoint, config_path, precision: str | None, src_dict, tg
     torch.ao dynamic quantization of its exported dense model (hat.runtime.quantize)."""
     from hat.export import export_subtransformer
     from hat.fairseq_plugin.model import HatTransformerModel
+    from hat.fairseq_plugin.runtime import require_matching_dictionaries
     from hat.runtime.quantize import quantize_torch, torch_size_on_disk
 
     if is_onnx_export(checkpoint):
@@ -126,11 +127,7 @@ def inference_model(checkpoint, config_path, precision: str | None, src_dict, tg
         model = OrtTransformerModel(session, src_dict, tgt_dict)
         return model, "onnxruntime", session.precision, size_on_disk(onnx_dir)
     core = load_for_inference(checkpoint, config_path, task)
-    dictionary_sizes = (len(src_dict), len(tgt_dict))
-    if core.vocab_sizes != dictionary_sizes:
-        raise HatError(
-            f"{checkpoint}: vocabulary sizes {core.vocab_sizes}, the dictionaries of {data_dir} have {dictionary_sizes}"
-        )
+    require_matching_dictionaries(core.vocab_sizes, checkpoint, task, data_dir)
     if precision == "int8":
         if device != "cpu":
             raise HatError("--precision int8 with the torch runtime is torch.ao dynamic quantization: CPU only")
@@ -218,6 +215,7 @@ def evaluate(
     the detokenized text SacreBLEU scored."""
     beam = beam or task.beam
     lenpen = task.lenpen if lenpen is None else lenpen
+    require_writable_dir(Path(out).parent)  # before the beam search, not after it
     translations, runtime, precision, size = _translate(
         task, checkpoint, data_dir, subset, beam, lenpen, config_path, device, precision
     )
@@ -262,7 +260,7 @@ def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
 def read_report(path: str | os.PathLike) -> dict[str, str]:
     """Parse a bleu.txt written by `evaluate`."""
     report = {}
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(path).splitlines(), 1):
         key, sep, value = line.partition(": ")
         if not sep:
             raise HatError(f"{path}:{number}: expected 'key: value', got {line!r}")

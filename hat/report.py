@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import atomic_path, write_text_atomic
+from hat.io import atomic_path, read_text, write_text_atomic
 
 RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)ms$")
 
@@ -72,7 +72,7 @@ def read_bleu(path: str | Path) -> tuple[float, float | None]:
     path = Path(path)
     if not path.is_file():
         raise HatError(f"{path}: file not found")
-    lines = path.read_text().splitlines()
+    lines = read_text(path).splitlines()
     bleu = next((m["score"] for m in map(_BLEU_LINE.match, lines) if m), None)
     sacre = next((m["score"] for m in map(_SACREBLEU_LINE.match, lines) if m), None)
     if bleu is None:
@@ -108,7 +108,7 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise HatError(f"{path}: file not found")
-    return parse_json_object(path.read_text(), str(path))
+    return parse_json_object(read_text(path), str(path))
 
 
 def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hat.errors import HatError
 
 # --------------------------------------------------------------------------------------------
@@ -480,13 +478,12 @@ class DesignSpace:
 
 
 def _read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:
+    from hat.io import read_yaml
+
     path = Path(path)
     if not path.is_file():
         raise HatError(f"{path}: file not found")
-    try:
-        values = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise HatError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    values = read_yaml(path)
     if not isinstance(values, dict):
         raise HatError(f"{path}: expected a mapping of keys to values")
     return values

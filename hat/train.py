@@ -29,6 +29,7 @@ to keep the task's effective batch, and fairseq's launcher starts them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import atomic_path, load_checkpoint, sha256_file, write_text_atomic
+from hat.io import atomic_path, load_checkpoint, require_writable_dir, sha256_file, write_text_atomic
 from hat.tasks import Task
 from hat.world import World, launches_rank_zero, scaled_settings
 
@@ -205,6 +206,21 @@ def _hat_trainer_class():
             state["hat"]["config"] = None if task.subtransformer is None else task.subtransformer.to_hat_dict()
             return state
 
+        def save_checkpoint(self, filename, extra_state):
+            """fairseq's, plus the content digest over the complete state (hat.io.with_digest):
+            fairseq adds extra_state after state_dict(), so the digest is taken here."""
+            from fairseq import checkpoint_utils, utils
+
+            from hat.io import with_digest
+
+            if not self.should_save_checkpoint_on_current_rank:
+                return None
+            state = utils.move_to_cpu(self.state_dict())
+            state["extra_state"].update(extra_state)
+            async_write = self.cfg.checkpoint.write_checkpoints_asynchronously
+            checkpoint_utils.torch_persistent_save(with_digest(state), filename, async_write=async_write)
+            return os.path.abspath(filename)
+
     return HatTrainer
 
 
@@ -307,10 +323,12 @@ def train_supernet(
     save_dir = Path(save_dir)
     settings = _settings_for(world, task, overrides or {}, subtransformer=False, cpu=cpu)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu) + fairseq_options(settings) + (extra_args or [])
-    if launches_rank_zero():
-        _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
-        _repair_last_checkpoint(save_dir)
-    run_fairseq_training(argv, threads, cpu)
+    rank_zero = launches_rank_zero()
+    with _nothing_left_if_failed_before_a_checkpoint(save_dir) if rank_zero else contextlib.nullcontext():
+        if rank_zero:
+            _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
+            _repair_last_checkpoint(save_dir)
+        run_fairseq_training(argv, threads, cpu)
     return _result(save_dir, save_dir / "checkpoint_best.pt")
 
 
@@ -352,20 +370,26 @@ def train_subtransformer(
     average_last = task.average_last if average_last is None else average_last
     settings = _keeping_checkpoints(_settings_for(world, task, overrides or {}, subtransformer=True, cpu=cpu), average_last)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
+    if init not in ("scratch", "inherit"):
+        raise HatError(f"--init must be 'scratch' or 'inherit', got '{init}'")
+    if init == "inherit" and supernet is None:
+        raise HatError("--init inherit needs --supernet CKPT")
     initial_weights = {"init": init, "seed": str(settings.get("seed", 1))} if init == "scratch" else {"init": init}
-    if init == "inherit" and supernet is not None:
+    if init == "inherit":
         initial_weights["supernet_sha256"] = sha256_file(supernet)
     run = {**_run_identity(task, Path(data_dir)), "subtransformer": config.to_hat_dict(), **initial_weights}
     init_model = save_dir / "init_model.pt"
-    rank_zero = launches_rank_zero()
-    if rank_zero:
-        _claim_save_dir(save_dir, run)
-        _repair_last_checkpoint(save_dir)
-        _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
-    argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
-    argv += fairseq_options(settings) + (extra_args or [])
-    run_fairseq_training(argv, threads, cpu)
     final = Path(out) if out is not None else save_dir / "checkpoint.pt"
+    require_writable_dir(final.parent)
+    rank_zero = launches_rank_zero()
+    with _nothing_left_if_failed_before_a_checkpoint(save_dir) if rank_zero else contextlib.nullcontext():
+        if rank_zero:
+            _claim_save_dir(save_dir, run)
+            _repair_last_checkpoint(save_dir)
+            _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
+        argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
+        argv += fairseq_options(settings) + (extra_args or [])
+        run_fairseq_training(argv, threads, cpu)
     if rank_zero:
         _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
@@ -383,6 +407,24 @@ def _keeping_checkpoints(settings: dict[str, Any], count: int) -> dict[str, Any]
     return kept
 
 
+@contextlib.contextmanager
+def _nothing_left_if_failed_before_a_checkpoint(save_dir: Path):
+    """A run that fails (or is interrupted) before fairseq wrote its first checkpoint leaves nothing
+    to resume: remove what it set up (run.json, init_model.pt, the save dir if it made it), so a
+    failed command leaves no partial output. Once a checkpoint exists, everything stays for the rerun."""
+    created_dir = not save_dir.exists()
+    require_writable_dir(save_dir)
+    try:
+        yield
+    except BaseException:
+        if not any(save_dir.glob("checkpoint*.pt")):
+            for name in (RUN_FILE, "init_model.pt"):
+                (save_dir / name).unlink(missing_ok=True)
+            if created_dir and not any(save_dir.iterdir()):
+                save_dir.rmdir()
+        raise
+
+
 def _run_identity(task: Task, data_dir: Path) -> dict[str, Any]:
     """What every run's checkpoints depend on: task, design space, data."""
     return {"task": task.name, "space": task.space.to_hat_dict(), "data": _data_fingerprint(data_dir)}
@@ -392,15 +434,15 @@ def _write_initial_model(task, config, data_dir: Path, init: str, supernet, sett
     import torch
 
     from hat.export import export_subtransformer, load_supernet, save_model
+    from hat.fairseq_plugin.runtime import dictionary_size, require_matching_dictionaries
     from hat.supernet import SuperTransformer
 
     if init == "inherit":
-        if supernet is None:
-            raise HatError("--init inherit needs --supernet CKPT")
         model, _ = load_supernet(supernet)
-    elif init == "scratch":
+        require_matching_dictionaries(model.vocab_sizes, supernet, task, data_dir)
+    else:
         vocab = {
-            side: _dictionary_size(data_dir / f"dict.{lang}.txt")
+            side: dictionary_size(data_dir / f"dict.{lang}.txt")
             for side, lang in (("src", task.source_lang), ("tgt", task.target_lang))
         }
         torch.manual_seed(int(settings.get("seed", 1)))
@@ -412,18 +454,7 @@ def _write_initial_model(task, config, data_dir: Path, init: str, supernet, sett
             dropout=float(settings.get("dropout", 0.1)),
             attention_dropout=float(settings.get("attention-dropout", 0.0)),
         )
-    else:
-        raise HatError(f"--init must be 'scratch' or 'inherit', got '{init}'")
     save_model(export_subtransformer(model, config), path, task=task.name)
-
-
-def _dictionary_size(path: Path) -> int:
-    """Entries of a fairseq dict.txt plus its 4 specials (<s>, <pad>, </s>, <unk>); pad index is 1."""
-    from fairseq.data import Dictionary
-
-    if not path.is_file():
-        raise HatError(f"{path}: dictionary not found")
-    return len(Dictionary.load(str(path)))
 
 
 def _checkpoints_to_average(save_dir: Path, count: int) -> list[Path]:

@@ -40,11 +40,12 @@ class InheritedValidator:
 
         from hat.export import load_supernet
         from hat.fairseq_plugin.model import HatTransformerModel
-        from hat.fairseq_plugin.runtime import setup_task
+        from hat.fairseq_plugin.runtime import require_matching_dictionaries, setup_task
 
         self.space = task.space
         _, fs_task = setup_task(task, data_dir, (subset,))
         core, _ = load_supernet(supernet_checkpoint)
+        require_matching_dictionaries(core.vocab_sizes, supernet_checkpoint, task, data_dir)
         self.model = HatTransformerModel(core, fs_task.source_dictionary, fs_task.target_dictionary)
         self.model.to(device).eval()
         self.criterion = LabelSmoothedCrossEntropyCriterion(

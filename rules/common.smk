@@ -1,13 +1,18 @@
 # Helpers shared by the rules: settings lookup, argument formatting, run directories.
 # Nothing here runs a job; every rule's work is a `hat` command.
 
+import math
 import re
 import shlex
+from decimal import Decimal
 from pathlib import Path
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+from hat.errors import HatError
+from hat.io import read_yaml
 
 # The file whose presence says a task's binarized data directory is complete (see data.smk).
 DATA_MANIFEST = "results/{task}/data/manifest.json"
@@ -22,7 +27,13 @@ def directory_of(name):
 
 
 def validate_config(schema):
-    """snakemake.utils.validate, its error cut to one line: the key path and what is wrong there."""
+    """snakemake.utils.validate, its error cut to one line: the key path and what is wrong there.
+    First every config file is re-read refusing duplicate keys (Snakemake keeps the last silently)."""
+    for path in workflow.configfiles:
+        try:
+            read_yaml(path)
+        except HatError as err:
+            raise WorkflowError(f"invalid config: {err}") from None
     try:
         validate(config, str(schema))
     except WorkflowError as err:
@@ -200,8 +211,10 @@ def valid_batches_arg(wildcards):
 
 
 def format_budget(ms):
-    """200 -> '200', 12.5 -> '12.5': the {lat} of results/{task}/{hw}@{lat}ms."""
-    return f"{ms:g}"
+    """200 -> '200', 12.5 -> '12.5', 1234567 -> '1234567', 18.00001 -> '18.00001': the {lat} of
+    results/{task}/{hw}@{lat}ms, in plain digits (the wildcard's pattern) and exactly the value
+    (the shortest repr that reads back as it), so two budgets never share a run directory."""
+    return format(Decimal(repr(float(ms))).normalize(), "f")
 
 
 def run_dirs(task):
@@ -223,13 +236,25 @@ def default_targets():
     return targets
 
 
+def check_budgets(key, budgets):
+    """Budgets the schema lets through: .nan/.inf, and one budget twice (one run directory)."""
+    seen = {}
+    for index, budget in enumerate(budgets):
+        if not math.isfinite(budget):
+            raise WorkflowError(f"invalid config: {key}[{index}]: {budget} is not a finite number of ms")
+        if format_budget(budget) in seen:
+            raise WorkflowError(f"invalid config: {key}[{index}]: {budget} repeats {key}[{seen[format_budget(budget)]}]")
+        seen[format_budget(budget)] = index
+
+
 def check_config_references():
     """Names the schema cannot check: default tasks and budget hardware must be defined."""
     for index, task in enumerate(config["default_tasks"]):
         if task not in config["tasks"]:
             raise WorkflowError(f"invalid config: default_tasks[{index}] '{task}' is not a key of tasks ({', '.join(TASKS)})")
     for task in TASKS:
-        for hw in settings(task)["budgets_ms"]:
+        for hw, budgets in settings(task)["budgets_ms"].items():
+            check_budgets(f"tasks.{task}.budgets_ms.{hw}", budgets)
             if hw not in HARDWARE:
                 raise WorkflowError(
                     f"invalid config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"

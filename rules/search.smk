@@ -10,9 +10,9 @@ rule search:
     output:
         config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
         sidecar="results/{task}/{hw}@{lat}ms/subtransformer.json",
-        log_csv="results/{task}/{hw}@{lat}ms/search_log.csv",
+        log_csv="results/{task}/{hw}@{lat}ms/subtransformer.search_log.csv",
         curve=report(
-            "results/{task}/{hw}@{lat}ms/search.png",
+            "results/{task}/{hw}@{lat}ms/subtransformer.search.png",
             caption="../workflow/report/search.rst",
             category="Search curves",
             labels={"task": "{task}", "hardware": "{hw}", "budget (ms)": "{lat}"},

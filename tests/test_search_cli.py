@@ -102,15 +102,15 @@ def test_search_writes_yaml_sidecar_log_and_plot(inputs, synthetic_fitness, caps
     assert (settings["seed"], settings["parents"], settings["mutations"], settings["crossovers"]) == (7, 2, 4, 4)
     assert sidecar["predictor"]["hardware"] == "cpu" and len(sidecar["predictor"]["sha256"]) == 64
     assert sidecar["params"] > 0 and sidecar["flops"] > 0 and sidecar["measured"] is None
-    with open(out.parent / "search_log.csv") as f:
+    with open(out.parent / "subtransformer.search_log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["generation"]) for r in rows] == [1, 2, 3]
     assert float(rows[-1]["best_fitness"]) == sidecar["fitness"]
-    assert (out.parent / "search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out.parent / "subtransformer.search.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in out.parent.iterdir()) == [
-        "search.png",
-        "search_log.csv",
         "subtransformer.json",
+        "subtransformer.search.png",
+        "subtransformer.search_log.csv",
         "subtransformer.yml",
     ]  # no state file or temporary left behind
     assert "best: validation loss" in capsys.readouterr().err

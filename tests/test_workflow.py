@@ -204,8 +204,8 @@ elif argv[0] == "search":
     touch(out)
     touch(out.with_suffix(".json"), json.dumps({{"hardware": "cpu", "latency_budget_ms": budget,
           "predicted_latency_ms": budget * 0.9, "measured": None}}))
-    touch(out.parent / "search_log.csv")
-    touch(out.parent / "search.png")
+    touch(out.with_suffix(".search_log.csv"))
+    touch(out.with_suffix(".search.png"))
 elif argv[0] == "evaluate":
     touch(opt("--out"), "BLEU = 1.5\\n")
 elif argv[0] == "profile":
@@ -274,7 +274,7 @@ def test_default_demo_target_end_to_end(tmp_path):
     assert first.returncode == 0, first.stderr[-5000:]
     runs = [tmp_path / f"results/demo/cpu@{budget:g}ms" for budget in DEMO_BUDGETS]
     for run in runs:
-        for name in ("subtransformer.yml", "checkpoint.pt", "bleu.txt", "profile.json", "search.png"):
+        for name in ("subtransformer.yml", "checkpoint.pt", "bleu.txt", "profile.json", "subtransformer.search.png"):
             assert (run / name).is_file(), run / name
     summary = list(csv.DictReader((tmp_path / "results/demo/summary.csv").open()))
     assert [row["run"] for row in summary] == [f"results/demo/{run.name}" for run in runs]

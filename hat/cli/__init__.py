@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from hat.errors import HatError
@@ -51,10 +52,25 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging()
     try:
-        return args.func(args) or 0
+        status = args.func(args) or 0
+        sys.stdout.flush()  # a closed pipe (`hat ... | head`) fails here, not at interpreter exit
+        return status
     except HatError as err:
-        print(f"hat: error: {err}", file=sys.stderr)
-        return 2
+        return _fail(str(err))
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return _fail("stdout: the reading end of the pipe was closed (Broken pipe)")
+    except OSError as err:  # a file fault no command anticipated: still one line naming the file
+        from hat.io import os_error_message
+
+        return _fail(os_error_message(err))
+    except UnicodeDecodeError as err:
+        return _fail(f"an input file is not UTF-8 text ({err.reason} at byte offset {err.start})")
+
+
+def _fail(message: str) -> int:
+    print(f"hat: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def register(subparsers) -> None:
 def _download(args) -> int:
     from hat.data import fetch_raw
     from hat.data.config import load_data_config
+    from hat.io import require_writable_dir
     from hat.tasks import load_task
 
+    require_writable_dir(args.out_dir)
     fetch_raw(load_data_config(load_task(args.task)), args.out_dir, preprocessed=args.preprocessed)
     print(f"{args.out_dir}: raw data ready")
     return 0
@@ -39,8 +41,10 @@ def _download(args) -> int:
 def _prepare(args) -> int:
     from hat.data.config import load_data_config
     from hat.data.prepare import prepare, use_preprocessed
+    from hat.io import require_writable_dir
     from hat.tasks import load_task
 
+    require_writable_dir(args.out_dir)
     config = load_data_config(load_task(args.task))
     if args.preprocessed:
         use_preprocessed(config, args.raw_dir, args.out_dir)

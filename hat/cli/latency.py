@@ -75,8 +75,12 @@ def _measure(args) -> int:
 
 
 def _dataset(args) -> int:
+    from pathlib import Path
+
+    from hat.io import require_writable_dir
     from hat.latency.dataset import DriftSettings, record_dataset
 
+    require_writable_dir(Path(args.out).parent)  # before the calibration's minutes, not after them
     meter = _meter(args)
     summary = record_dataset(
         args.out,

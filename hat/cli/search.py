@@ -9,7 +9,7 @@ def register(subparsers) -> None:
     search = subparsers.add_parser(
         "search",
         help="find the lowest-loss SubTransformer within a latency budget",
-        description="HAT's evolutionary search; writes SUB.yml, SUB.json, search_log.csv and search.png. "
+        description="HAT's evolutionary search; writes SUB.yml, SUB.json, SUB.search_log.csv and SUB.search.png. "
         "--population alone keeps HAT's 1:2:2 split of parents, mutations and crossovers.",
     )
     search.add_argument("--task", required=True, help="task name or task.yml")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from hat.data.config import DataConfig, Source
 from hat.errors import HatError
-from hat.io import atomic_path, sha256_file, write_text_atomic
+from hat.io import atomic_path, sha256_file, umask_mode, write_text_atomic
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
@@ -135,6 +135,7 @@ def _verify(source: Source, archive: Path, raw_dir: Path) -> None:
 def _unpack(archive: Path, target: Path) -> None:
     """Unpack into a temporary sibling directory, renamed onto `target` only when complete."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    os.chmod(tmp, umask_mode(0o777))  # mkdtemp's 0700 would become the unpacked directory's mode
     try:
         name = archive.name
         if tarfile.is_tarfile(archive):

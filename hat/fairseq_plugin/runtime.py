@@ -4,6 +4,7 @@ from pathlib import Path
 
 from hat.errors import HatError
 from hat.fairseq_plugin import USER_DIR
+from hat.io import text_errors
 from hat.tasks import Task
 
 
@@ -19,6 +20,29 @@ def task_argv(hat_task: Task, data_dir: str | Path) -> list[str]:
         str(data_dir), "--user-dir", USER_DIR, "--task", "hat_translation", "--hat-task", str(hat_task.path),
         "--source-lang", hat_task.source_lang, "--target-lang", hat_task.target_lang,
     ]  # fmt: skip
+
+
+def dictionary_size(path: str | Path) -> int:
+    """Entries of a fairseq dict.txt plus its 4 specials (<s>, <pad>, </s>, <unk>); pad index is 1."""
+    from fairseq.data import Dictionary
+
+    if not Path(path).is_file():
+        raise HatError(f"{path}: dictionary not found")
+    with text_errors(path):
+        return len(Dictionary.load(str(path)))
+
+
+def require_matching_dictionaries(vocab_sizes: tuple[int, int], checkpoint, hat_task: Task, data_dir) -> None:
+    """A model's (source, target) embedding rows must equal the data dir's dictionary sizes: token
+    ids mean nothing across two preparations, and a grown dictionary would otherwise be accepted."""
+    for side, rows, lang in zip(("source", "target"), vocab_sizes, (hat_task.source_lang, hat_task.target_lang)):
+        path = Path(data_dir) / f"dict.{lang}.txt"
+        entries = dictionary_size(path)
+        if entries != rows:
+            raise HatError(
+                f"{path}: {entries} entries (with 4 specials), but {checkpoint} has {rows} {side} embedding rows "
+                "(data and model come from different preparations)"
+            )
 
 
 def parse(parser, argv: list[str]):

@@ -11,7 +11,9 @@ after every block. A block is written with drift_flag 0 only if the check that c
 `tolerance` of the baseline (the check closing the previous block opened it). Otherwise the guard
 waits for the reference to return to the baseline and re-measures the block, up to
 `max_attempts` times; a block that never passes is written with drift_flag 1. The sidecar counts
-re-measured and flagged rows.
+re-measured and flagged rows over the whole dataset, resumed sessions included: flagged rows are
+counted from the finished CSV's drift_flag column, re-measured rows (which leave no trace in a
+row) are carried across sessions in `OUT.partial.counts.json`, rewritten after every block.
 """
 
 from __future__ import annotations
@@ -121,7 +123,7 @@ def record_dataset(
     configs = sample_sequence(space, seed, samples)
     partial = partial_path(out)
     done = _resume(partial, configs, space)
-    summary = DatasetSummary(rows=samples, resumed_rows=done)
+    summary = DatasetSummary(rows=samples, resumed_rows=done, remeasured_rows=_earlier_remeasured(partial, done))
     guard = DriftGuard(measure, space.smallest(arbitrary=-1), settings, sleep=sleep)
     if done < samples:
         guard.calibrate()
@@ -133,6 +135,7 @@ def record_dataset(
                 rows = _measure_block(block, guard, summary, measure, clock)
                 append_rows(stream, rows)
                 done += len(rows)
+                _save_remeasured(partial, summary.remeasured_rows)
                 bar.update(len(rows))
     summary.guard = {
         "reference": guard.reference.to_hat_dict(),
@@ -141,9 +144,32 @@ def record_dataset(
         "failed_checks": guard.failed_checks,
         **asdict(settings),
     }
+    summary.flagged_rows = count_flagged_rows(partial, space)
     _write_sidecar(out, task, samples, seed, summary, protocol or {})
     os.replace(partial, out)
+    counts_path(partial).unlink(missing_ok=True)
     return summary
+
+
+def counts_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".counts.json")
+
+
+def count_flagged_rows(csv_path: Path, space) -> int:
+    """Rows with drift_flag 1 in a recorded CSV: the count is the rows', whichever session wrote them."""
+    return sum(row.drift_flag == 1 for row in read_latency_csv(csv_path, space=space, min_rows=0))
+
+
+def _earlier_remeasured(partial: Path, resumed_rows: int) -> int:
+    """Re-measured rows of the sessions that wrote `partial` before this one (0 for a fresh start)."""
+    path = counts_path(partial)
+    if resumed_rows == 0 or not path.is_file():
+        return 0
+    return int(json.loads(path.read_text())["remeasured_rows"])
+
+
+def _save_remeasured(partial: Path, remeasured_rows: int) -> None:
+    write_text_atomic(counts_path(partial), json.dumps({"remeasured_rows": remeasured_rows}) + "\n")
 
 
 def _measure_block(

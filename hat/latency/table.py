@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from hat.errors import HatError
+from hat.io import text_errors
 from hat.space import FEATURE_NAMES, DesignSpace, SubConfig, encoder_layers_attended, hat_features
 
 LATENCY_COLUMNS = ("latency_mean_encoder", "latency_mean_decoder", "latency_std_encoder", "latency_std_decoder")
@@ -102,7 +103,7 @@ def write_latency_csv(path: str | os.PathLike, rows: Iterable[LatencyRow]) -> No
 
 
 def read_header(path: Path, require_latency: bool) -> list[str]:
-    with open(path, newline="") as stream:
+    with text_errors(path), open(path, newline="", encoding="utf-8") as stream:
         header = next(csv.reader(stream), None)
     if not header:
         raise HatError(f"{path}: empty file (expected a header with {', '.join(HAT_COLUMNS)})")
@@ -145,7 +146,7 @@ def read_latency_csv(
         raise HatError(f"{path}: file not found")
     header = read_header(path, require_latency)
     rows = []
-    with open(path, newline="") as stream:
+    with text_errors(path), open(path, newline="", encoding="utf-8") as stream:
         reader = csv.reader(stream)
         next(reader)
         for number, cells in enumerate(reader, start=1):

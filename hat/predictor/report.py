@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from hat.io import atomic_path
+from hat.io import atomic_path, text_errors
 from hat.latency.table import read_latency_csv
 from hat.predictor.file import Predictor
 from hat.predictor.kinds import require_configs
@@ -67,7 +67,7 @@ def write_with_predictions(predictor: Predictor, csv_path: str | os.PathLike, ou
     if predictor.needs_configs:
         require_configs(configs, len(rows), csv_path)
     predicted = predictor.predict(np.array([row.features for row in rows]), configs)
-    with open(csv_path, newline="") as stream:
+    with text_errors(csv_path), open(csv_path, newline="", encoding="utf-8") as stream:
         table = list(csv.reader(stream))
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as stream:
         writer = csv.writer(stream, lineterminator="\n")

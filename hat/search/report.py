@@ -3,8 +3,11 @@
 * `subtransformer.yml`: HAT's ten keys (hat.space.write_subconfig), written last;
 * `subtransformer.json`: the sidecar (predicted/measured latency, fitness, #params, FLOPs,
   settings, seed, predictor and supernet identity);
-* `search_log.csv`: one row per generation (`LOG_COLUMNS`);
-* `search.png`: fitness over generations, and the final population's loss vs predicted latency.
+* `subtransformer.search_log.csv`: one row per generation (`LOG_COLUMNS`);
+* `subtransformer.search.png`: fitness over generations, and the final population's loss vs
+  predicted latency.
+
+All names derive from the YAML's stem, so two searches writing into one directory never share one.
 
 Every file is written atomically; the resume state (`state_path`) is removed once all exist.
 """
@@ -36,11 +39,11 @@ class SearchOutputs:
 
     @property
     def log_csv(self) -> Path:
-        return self.yaml.parent / "search_log.csv"
+        return self.yaml.with_name(f"{self.yaml.stem}.search_log.csv")
 
     @property
     def plot(self) -> Path:
-        return self.yaml.parent / "search.png"
+        return self.yaml.with_name(f"{self.yaml.stem}.search.png")
 
     @property
     def state(self) -> Path:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import sha256_file
+from hat.io import require_writable_dir, sha256_file
 from hat.search.evolution import LatencyRange, SearchResult, SearchSettings, check_budget, evolve
 from hat.search.report import SearchOutputs, write_outputs
 from hat.space import SubConfig
@@ -72,8 +73,8 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     from hat.runtime import check_predictor_runtime
 
     request.settings.check()
-    if request.budget_ms <= 0:
-        raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
+    if not math.isfinite(request.budget_ms) or request.budget_ms <= 0:
+        raise HatError(f"--latency-budget must be a positive number of ms, got {request.budget_ms:g}")
     for flag, count in (
         ("--threads", request.threads),
         ("--measure-threads", request.measure_threads),
@@ -81,6 +82,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     ):
         if count is not None and count < 1:
             raise HatError(f"{flag} must be >= 1, got {count}")
+    require_writable_dir(request.out.parent)
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     check_predictor_runtime(predictor, request.runtime, request.precision, request.predictor)
