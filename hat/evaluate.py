@@ -245,10 +245,14 @@ def evaluate(
 def describe_checkpoint(checkpoint: str | os.PathLike) -> str:
     """The checkpoint's path and which training checkpoints it holds: `(average of the last 10:
     checkpoint41.pt..checkpoint50.pt)` (IWSLT) or `(checkpoint_best.pt)` (WMT), from the entry
-    `hat train subtransformer` writes; the bare path for any other checkpoint."""
+    `hat train subtransformer` writes; the bare path for any other checkpoint (HAT's files and
+    ONNX exports included)."""
+    from hat.interop.hat_format import is_hat_file
     from hat.io import load_checkpoint
     from hat.train import FINAL_ORIGIN
 
+    if is_onnx_export(checkpoint) or is_hat_file(checkpoint):
+        return str(checkpoint)
     sources = load_checkpoint(checkpoint).get(FINAL_ORIGIN)
     if not sources:
         return str(checkpoint)
