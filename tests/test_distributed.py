@@ -221,6 +221,7 @@ def test_two_worker_search_resumes_after_sigkill(demo, tmp_path):  # noqa: F811
     assert out.read_text() == serial.read_text()
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_a_one_line_hat_error(demo, tmp_path, capsys):  # noqa: F811
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")

@@ -120,7 +120,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
 def _fitness(request: SearchRequest):
     """The batch fitness: in this process, or on `request.workers` processes (hat.search.workers)."""
     if request.workers == 1:
-        yield _inherited_loss(request, rank=0)
+        yield _inherited_loss(request)
         return
     from hat.search.workers import WorkerPool
 
@@ -128,7 +128,7 @@ def _fitness(request: SearchRequest):
         yield pool
 
 
-def _inherited_loss(request: SearchRequest, rank: int):
+def _inherited_loss(request: SearchRequest, rank: int = 0):
     """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5); worker
     `rank` scores on GPU `rank` when the device is cuda."""
     import torch
