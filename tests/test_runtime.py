@@ -152,6 +152,7 @@ def test_ort_beam_search_equals_hat_evaluate_and_int8_keeps_bleu(exports, tmp_pa
     assert abs(float(torch_int8["bleu"]) - float(torch_report["bleu"])) <= 2.0
 
 
+@pytest.mark.slow
 def test_onnx_export_refuses_another_precision_at_evaluation(exports, tmp_path_factory, tmp_path, capsys):
     args = ["evaluate", "--task", "demo", "--checkpoint", str(exports["int8"]), "--precision", "fp32"]
     assert main(args + ["--data", str(corpus_dir(tmp_path_factory)), "--out", str(tmp_path / "b.txt")]) == 2

@@ -1,9 +1,10 @@
 """int8 dynamic quantization of a SubTransformer's linear layers, per runtime (issue #15 req. 3).
 
 * onnxruntime: `onnxruntime.quantization.quantize_dynamic` on both graphs, MatMul/Gemm nodes with
-  constant weights only (every linear layer, including the output projection; attention's
-  activation-by-activation products stay fp32): weights int8 per tensor, activations quantized on
-  the fly to uint8 (ORT's default for dynamic quantization on x86).
+  constant weights (every linear layer, including the output projection; attention's
+  activation-by-activation products stay fp32) and the embedding/position-table lookups (Gather on
+  a constant: without them the fp32 token table, held by both graphs, outweighs everything else
+  for WMT vocabularies): weights int8 per tensor, activations quantized on the fly (uint8).
 * torch: `torch.ao` dynamic quantization of the `nn.Linear` layers (FFN fc1/fc2 and attention
   output projections); the fused Q/K/V in-projections and the output projection are raw
   parameters used through `F.linear`, which torch.ao does not rewrite, and stay fp32.
@@ -22,7 +23,7 @@ from hat.runtime import require_onnxruntime
 from hat.runtime.onnx_export import read_metadata, write_metadata
 from hat.supernet import ElasticLinear, SuperTransformer
 
-QUANTIZED_OPS = ["MatMul", "Gemm"]
+QUANTIZED_OPS = ["MatMul", "Gemm", "Gather"]
 
 
 def quantize_onnx(fp32_dir: str | os.PathLike, int8_dir: str | os.PathLike) -> Path:
