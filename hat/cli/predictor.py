@@ -41,7 +41,12 @@ def _train(args) -> int:
     rows = read_latency_csv(args.csv, space=task.latency_space, min_rows=MIN_TRAIN_ROWS + 5)
     features = np.array([row.features for row in rows])  # [N, 10]
     target_ms = np.array([row.total_ms for row in rows])  # [N]
-    data_info = {"file": Path(args.csv).name, "sha256": sha256_file(args.csv), "rows": len(rows)}
+    data_info = {
+        "file": Path(args.csv).name,
+        "sha256": sha256_file(args.csv),
+        "rows": len(rows),
+        "vocab_size": measured_vocab_size(Path(args.csv)),
+    }
     drift_flagged = np.array([row.drift_flag == 1 for row in rows])  # [N]; all False for HAT's CSVs
     predictor, heldout = build_predictor(
         features,
@@ -64,6 +69,16 @@ def _train(args) -> int:
     save_predictor(predictor, out)
     print(json.dumps(metrics))
     return 0
+
+
+def measured_vocab_size(csv_path: Path) -> int | None:
+    """The output vocabulary the CSV was measured with (its `hat latency dataset` sidecar), or None
+    (HAT's published CSVs and others without a sidecar do not say)."""
+    from hat.latency.dataset import sidecar_path
+    from hat.report import read_json_object
+
+    sidecar = sidecar_path(csv_path)
+    return read_json_object(sidecar).get("vocab_size") if sidecar.is_file() else None
 
 
 def _predict(args) -> int:

@@ -4,7 +4,8 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 
 1. settings checked, predictor loaded and matched against task/space/hardware (spec §4: HAT
    relied on users copying feature-norm/lat-norm by hand; a predictor file here describes itself);
-2. budget checked against the predicted range (`hat.search.evolution.check_budget`);
+2. a relative budget (`budget_pct`: 0 = fastest, 100 = slowest SubTransformer) resolved to ms on
+   the predicted range, then the budget checked against that range (`check_budget`);
 3. only then the supernet and the validation data are loaded (once) and the search runs, saving
    its state after every generation next to the output (`SearchOutputs.state`);
 4. closed loop (issue #6 req. 6): with `measure` = cpu/cuda the found SubTransformer is timed
@@ -14,6 +15,7 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -22,7 +24,15 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import sha256_file
-from hat.search.evolution import LatencyRange, SearchResult, SearchSettings, check_budget, evolve
+from hat.search.evolution import (
+    LatencyRange,
+    SearchResult,
+    SearchSettings,
+    check_budget,
+    evolve,
+    predicted_range,
+    relative_budget,
+)
 from hat.search.report import SearchOutputs, write_outputs
 from hat.space import SubConfig
 from hat.tasks import Task
@@ -36,9 +46,10 @@ class SearchRequest:
     supernet: Path
     data: Path
     predictor: Path
-    budget_ms: float
+    budget_ms: float | None  # None: resolved from budget_pct
     out: Path
     settings: SearchSettings
+    budget_pct: float | None = None  # budget relative to the predicted range (0 fastest, 100 slowest)
     hardware: str | None = None  # default: the predictor's hardware
     valid_max_batches: int | None = None  # None: HAT's full valid split
     measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
@@ -61,18 +72,41 @@ def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
     return found["hardware"]
 
 
+def check_vocabulary_matches(predictor: Any, request: SearchRequest) -> None:
+    """A predictor fitted on latencies of another output vocabulary times other models: refuse it."""
+    from hat.latency.measure import data_vocab_size
+
+    measured_with = predictor.meta["training_data"].get("vocab_size")  # None: HAT's CSVs, unknown
+    if measured_with is not None and measured_with != data_vocab_size(request.data, request.task):
+        raise HatError(
+            f"{request.predictor}: its latencies were measured with vocabulary size {measured_with}, but the "
+            f"dictionary in {request.data} has {data_vocab_size(request.data, request.task)} entries "
+            "(re-record the latency dataset with --data of this task)"
+        )
+
+
+def resolve_budget(request: SearchRequest, predictor: Any) -> SearchRequest:
+    """The request with budget_ms set: as given, or budget_pct of the predicted range."""
+    if request.budget_pct is None:
+        return request
+    achievable = predicted_range(request.task.space, predictor.predict_ms)
+    return dataclasses.replace(request, budget_ms=relative_budget(achievable, request.budget_pct))
+
+
 def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     """Run one search end to end; returns the sidecar dict that was written."""
     from hat.predictor import load_predictor
 
     request.settings.check()
-    if request.budget_ms <= 0:
+    if request.budget_pct is None and request.budget_ms <= 0:
         raise HatError(f"--latency-budget must be positive, got {request.budget_ms:g}")
     for flag, threads in (("--threads", request.threads), ("--measure-threads", request.measure_threads)):
         if threads is not None and threads < 1:
             raise HatError(f"{flag} must be >= 1, got {threads}")
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
+    check_vocabulary_matches(predictor, request)
+    request = resolve_budget(request, predictor)
     space = request.task.space
     achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
 
@@ -121,9 +155,14 @@ def _inherited_loss(request: SearchRequest):
 
 def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
     """Time `config` here with HAT's protocol (spec §3, `hat.latency.measure.LatencyMeter`)."""
-    from hat.latency.measure import LatencyMeter
+    from hat.latency.measure import LatencyMeter, data_vocab_size
 
-    meter = LatencyMeter(request.task, device=request.measure, threads=request.measure_threads)
+    meter = LatencyMeter(
+        request.task,
+        device=request.measure,
+        threads=request.measure_threads,
+        vocab_size=data_vocab_size(request.data, request.task),
+    )
     measurement = meter.measure(config)
     return {
         "device": request.measure,
@@ -151,6 +190,7 @@ def build_sidecar(
         "space": task.space.name,
         "hardware": hardware,
         "latency_budget_ms": request.budget_ms,
+        "latency_budget_pct": request.budget_pct,
         "predicted_latency_ms": result.best_predicted_ms,
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
@@ -168,6 +208,7 @@ def build_sidecar(
             "task": predictor.task,
             "space": predictor.space_name,
             "hardware": predictor.hardware,
+            "vocab_size": predictor.meta["training_data"].get("vocab_size"),
             "metrics": predictor.metrics,
         },
         "supernet": {"path": str(request.supernet), "sha256": identity["supernet_sha256"]},
@@ -197,7 +238,7 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
     """The few lines printed at the end of `hat search`."""
     lines = [
         f"best: validation loss {sidecar['fitness']:.4f}, predicted {sidecar['predicted_latency_ms']:.4g} ms "
-        f"on {sidecar['hardware']} (budget {sidecar['latency_budget_ms']:g} ms), "
+        f"on {sidecar['hardware']} (budget {budget_text(sidecar)}), "
         f"{sidecar['params'] / 1e6:.2f} M params, {sidecar['flops'] / 1e9:.3f} GFLOPs",
         f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "
         f"in {sidecar['seconds']:.1f} s (resumed after {sidecar['resumed_generations']})",
@@ -212,6 +253,16 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
         lines.append(f"hat: warning: {sidecar['warning']}")
     lines.append(f"wrote {outputs.yaml} (+ {outputs.sidecar.name}, {outputs.log_csv.name}, {outputs.plot.name})")
     return "\n".join(lines)
+
+
+def budget_text(sidecar: dict[str, Any]) -> str:
+    """'27 ms', or '50 % of 12.6-45.6 ms = 29.1 ms' for a relative budget."""
+    if sidecar.get("latency_budget_pct") is None:
+        return f"{sidecar['latency_budget_ms']:g} ms"
+    fastest, slowest = sidecar["achievable_predicted_ms"]
+    return (
+        f"{sidecar['latency_budget_pct']:g} % of {fastest:.4g}-{slowest:.4g} ms = {sidecar['latency_budget_ms']:.4g} ms"
+    )
 
 
 class _ProgressBar:
