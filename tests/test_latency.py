@@ -277,7 +277,7 @@ def test_noise_alone_is_not_drift(tmp_path):
 
 def test_a_25_percent_step_in_noise_is_caught(tmp_path):
     out = tmp_path / "d.csv"
-    device = SyntheticDevice(slow_calls=range(60, 130), **NOISY_VM)  # ~ samples 50-105 measured 25 % slow
+    device = SyntheticDevice(slow_calls=range(60, 130), **NOISY_VM)  # ~ samples 40-85 measured 25 % slow
     summary = _record(out, device, samples=150)
     rows = read_latency_csv(out, space=DEMO.latency_space)
     kept = [ratio for ratio, row in zip(_recorded_over_true(out), rows) if row.drift_flag == 0]

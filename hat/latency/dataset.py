@@ -54,7 +54,7 @@ class DriftSettings:
     tolerance: float = 0.05  # least relative change of the reference across a block that counts as drift
     max_tolerance: float = 0.12  # the noise-scaled tolerance never exceeds this
     noise_multiple: float = 3.0  # tolerance = this many robust σ of the reference's consecutive log ratios
-    check_every: int = 5  # samples per block between reference checks
+    check_every: int = 2  # samples per block between reference checks (short blocks: few state changes inside)
     max_attempts: int = 3  # measurements of a block before it is written flagged
     baseline_repeats: int = 5  # reference timings whose median is the baseline
 
