@@ -1,6 +1,7 @@
 """Run summaries for the workflow's report stage: profile.json, summary.csv, BLEU-vs-latency plot.
 
-A *run* is one directory `results/{task}/{hw}@{lat}ms` (docs/workflow.md) holding what the search
+A *run* is one directory `results/{task}/{hw}@{lat}ms` or, for a budget relative to the
+achievable predicted range, `results/{task}/{hw}@{pct}pct` (docs/workflow.md) holding what the search
 (`subtransformer.json`, spec §5), the evaluation (`bleu.txt`, spec §6.3) and the profiler
 (`profile.json`, spec §7) wrote. Latencies are in milliseconds, BLEU in points (0-100).
 """
@@ -18,7 +19,8 @@ from typing import Any
 from hat.errors import HatError
 from hat.io import atomic_path, read_text, write_text_atomic
 
-RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)ms$")
+RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)(?P<unit>ms|pct)$")
+NOT_MEASURABLE = "not measurable here: hardware '{}' is not measured on this machine"
 
 # bleu.txt: `hat evaluate`'s `bleu: 27.31` / `sacrebleu: 26.90` lines; `BLEU = 27.3`, fairseq's
 # `BLEU4 = 27.3, 58.1/...` or a bare number are read too.
@@ -32,10 +34,12 @@ class RunSummary:
 
     hardware: str
     latency_budget_ms: float
+    latency_budget_pct: float | None  # the run's relative budget; latency_budget_ms is what it resolved to
     bleu: float
     sacrebleu: float | None
     predicted_latency_ms: float | None
-    measured_latency_ms: float | None
+    measured_latency_ms: float | None  # the shipped checkpoint.pt, timed by `hat profile --checkpoint`
+    budget_met: bool | None  # measured <= budget; None where nothing was measured
     params: int | None
     flops: int | None
     run: str
@@ -52,12 +56,12 @@ class RunSummary:
 SUMMARY_COLUMNS = tuple(field.name for field in fields(RunSummary))
 
 
-def parse_run_name(run_dir: str | Path) -> tuple[str, float]:
-    """`.../titanxp@200ms` -> ("titanxp", 200.0)."""
+def parse_run_name(run_dir: str | Path) -> tuple[str, float, str]:
+    """`.../titanxp@200ms` -> ("titanxp", 200.0, "ms"); `.../cpu@50pct` -> ("cpu", 50.0, "pct")."""
     match = RUN_NAME.match(Path(run_dir).name)
     if match is None:
-        raise HatError(f"{run_dir}: not a run directory (expected a name like titanxp@200ms)")
-    return match["hardware"], float(match["budget"])
+        raise HatError(f"{run_dir}: not a run directory (expected a name like titanxp@200ms or cpu@50pct)")
+    return match["hardware"], float(match["budget"]), match["unit"]
 
 
 def _float(text: str, path: Path) -> float:
@@ -112,20 +116,26 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
 
 
 def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, Any]:
-    """profile.json: `hat profile`'s params/FLOPs plus the search sidecar's latencies.
-
-    The sidecar's `measured` block (None unless the search timed its result) gives the measured
-    latency; a latency that `hat profile` measured itself (`latency_ms`) takes precedence.
-    """
-    measured = search.get("measured") or {}
-    measured_ms = profile.get("latency_ms", measured.get("latency_ms"))
+    """profile.json: `hat profile`'s params/FLOPs and its timing of the shipped checkpoint (its
+    `latency` block, present where the hardware is measurable here), with the search sidecar's
+    budget (resolved to ms for a relative one) and predicted latency, and whether the measured
+    shipped model met the budget. Without a timing, `measured` says why instead of a number.
+    The search's own closed-loop timing (the config in the latency-space supernet) is kept as
+    `search_measured_latency_ms`."""
+    shipped = profile.get("latency")
+    budget_ms = search.get("latency_budget_ms")
+    measured_ms = shipped["total_ms"] if shipped else None
     return {
-        **profile,
+        **{key: value for key, value in profile.items() if key != "latency"},
         "hardware": search.get("hardware"),
-        "latency_budget_ms": search.get("latency_budget_ms"),
+        "latency_budget_ms": budget_ms,
+        "latency_budget_pct": search.get("latency_budget_pct"),
         "predicted_latency_ms": search.get("predicted_latency_ms"),
         "measured_latency_ms": measured_ms,
-        "measured_device": profile.get("latency_device", measured.get("device")),
+        "budget_met": None if measured_ms is None or budget_ms is None else measured_ms <= budget_ms,
+        "measured_device": shipped["environment"]["device"] if shipped else None,
+        "measured": shipped or NOT_MEASURABLE.format(search.get("hardware")),
+        "search_measured_latency_ms": (search.get("measured") or {}).get("latency_ms"),
         "fitness": search.get("fitness"),
     }
 
@@ -133,16 +143,21 @@ def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, 
 def summarize_run(run_dir: str | Path) -> RunSummary:
     """The summary row of one run directory (reads bleu.txt and profile.json)."""
     run_dir = Path(run_dir)
-    hardware, budget_ms = parse_run_name(run_dir)
+    hardware, budget, unit = parse_run_name(run_dir)
     bleu, sacrebleu = read_bleu(run_dir / "bleu.txt")
     profile = read_json_object(run_dir / "profile.json")
+    budget_ms = profile.get("latency_budget_ms") if unit == "pct" else budget
+    if budget_ms is None:
+        raise HatError(f"{run_dir / 'profile.json'}: no latency_budget_ms (the {budget:g} % budget is resolved there)")
     return RunSummary(
         hardware=hardware,
         latency_budget_ms=budget_ms,
+        latency_budget_pct=budget if unit == "pct" else None,
         bleu=bleu,
         sacrebleu=sacrebleu,
         predicted_latency_ms=profile.get("predicted_latency_ms"),
         measured_latency_ms=profile.get("measured_latency_ms"),
+        budget_met=profile.get("budget_met"),
         params=profile.get("params"),
         flops=profile.get("flops"),
         run=str(run_dir),
@@ -169,6 +184,13 @@ def pareto_front(rows: list[RunSummary]) -> list[RunSummary]:
     return front
 
 
+def budget_label(row: RunSummary) -> str:
+    """'27 ms budget', or '50 % = 29.1 ms budget' for a relative one."""
+    if row.latency_budget_pct is None:
+        return f"{row.latency_budget_ms:g} ms budget"
+    return f"{row.latency_budget_pct:g} % = {row.latency_budget_ms:.3g} ms budget"
+
+
 def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) -> None:
     """One colour per hardware: every run as a point, its Pareto front as a line."""
     import matplotlib
@@ -183,7 +205,7 @@ def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) ->
         points = ax.scatter([row.latency_ms for row in runs], [row.bleu for row in runs], label=hardware)
         ax.plot([row.latency_ms for row in front], [row.bleu for row in front], color=points.get_facecolor()[0])
         for row in runs:
-            ax.annotate(f"{row.latency_budget_ms:g} ms budget", (row.latency_ms, row.bleu), fontsize=7)
+            ax.annotate(budget_label(row), (row.latency_ms, row.bleu), fontsize=7)
     ax.set(xlabel="latency (ms; measured where available, else predicted)", ylabel="BLEU", title=task)
     if rows:
         ax.legend(title="hardware")

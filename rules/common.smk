@@ -211,19 +211,41 @@ def valid_batches_arg(wildcards):
 
 
 def format_budget(ms):
-    """200 -> '200', 12.5 -> '12.5', 1234567 -> '1234567', 18.00001 -> '18.00001': the {lat} of
-    results/{task}/{hw}@{lat}ms, in plain digits (the wildcard's pattern) and exactly the value
+    """200 -> '200', 12.5 -> '12.5', 1234567 -> '1234567', 18.00001 -> '18.00001': the number of
+    results/{task}/{hw}@{budget}, in plain digits (the wildcard's pattern) and exactly the value
     (the shortest repr that reads back as it), so two budgets never share a run directory."""
     return format(Decimal(repr(float(ms))).normalize(), "f")
 
 
+# The {budget} of a run directory results/{task}/{hw}@{budget}: an absolute budget `{ms}ms`, or
+# `{pct}pct`, a budget relative to the predictor's achievable range (0 fastest, 100 slowest
+# SubTransformer of the space) that `hat search` resolves to ms (budgets_pct).
+BUDGET_UNITS = {"budgets_ms": "ms", "budgets_pct": "pct"}
+BUDGET = r"\d+(\.\d+)?(ms|pct)"
+
+
 def run_dirs(task):
-    """results/{task}/{hw}@{lat}ms for every budget listed in the task's budgets_ms."""
+    """results/{task}/{hw}@{lat}ms for every budget in the task's budgets_ms, then
+    results/{task}/{hw}@{pct}pct for every budget in its budgets_pct."""
     return [
-        f"results/{task}/{hw}@{format_budget(ms)}ms"
-        for hw, budgets in sorted(settings(task)["budgets_ms"].items())
-        for ms in budgets
+        f"results/{task}/{hw}@{format_budget(value)}{unit}"
+        for key, unit in BUDGET_UNITS.items()
+        for hw, budgets in sorted(settings(task)[key].items())
+        for value in budgets
     ]
+
+
+def budget_arg(wildcards):
+    """`hat search`'s budget flag for a run's {budget}: --latency-budget MS or --latency-budget-pct PCT."""
+    value, unit = re.fullmatch(r"(.+?)(ms|pct)", wildcards.budget).groups()
+    return f"--latency-budget {value}" if unit == "ms" else f"--latency-budget-pct {value}"
+
+
+def profile_latency_args(wildcards):
+    """`hat profile` flags that time the shipped checkpoint where the hardware is measurable here
+    (with its latency dataset's threads); nothing where it is not (profile.json then says so)."""
+    device = measured_device(wildcards.hw)
+    return f"--latency {device} --threads {measure_threads_arg(wildcards)}" if device else ""
 
 
 def default_targets():
@@ -253,11 +275,11 @@ def check_config_references():
         if task not in config["tasks"]:
             raise WorkflowError(f"invalid config: default_tasks[{index}] '{task}' is not a key of tasks ({', '.join(TASKS)})")
     for task in TASKS:
-        for hw, budgets in settings(task)["budgets_ms"].items():
-            check_budgets(f"tasks.{task}.budgets_ms.{hw}", budgets)
+        for key, hw in ((key, hw) for key in BUDGET_UNITS for hw in settings(task)[key]):
+            check_budgets(f"tasks.{task}.{key}.{hw}", settings(task)[key][hw])
             if hw not in HARDWARE:
                 raise WorkflowError(
-                    f"invalid config: tasks.{task}.budgets_ms.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
+                    f"invalid config: tasks.{task}.{key}.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
                 )
             if stage(task, "predictor")["method"] == "cost-per-layer" and hardware_source(hw) == "published":
                 raise WorkflowError(

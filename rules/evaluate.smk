@@ -1,14 +1,14 @@
 # BLEU of each trained SubTransformer (spec §6.3), and its profile.json: #params and FLOPs
-# (spec §7) with the predicted latency and, where the hardware is measurable here, the latency
-# the search measured (`hat search --measure`).
+# (spec §7), the budget and predicted latency from the search and, where the hardware is
+# measurable here, the shipped checkpoint.pt itself timed with HAT's final-evaluation protocol.
 
 
 rule evaluate:
     input:
-        checkpoint=lambda wildcards: deployed_model(f"results/{wildcards.task}/{wildcards.hw}@{wildcards.lat}ms"),
+        checkpoint=lambda wildcards: deployed_model(f"results/{wildcards.task}/{wildcards.hw}@{wildcards.budget}"),
         data=DATA_MANIFEST,
     output:
-        "results/{task}/{hw}@{lat}ms/bleu.txt",
+        "results/{task}/{hw}@{budget}/bleu.txt",
     params:
         task=task_arg,
         data_dir=directory_of("data"),
@@ -19,9 +19,9 @@ rule evaluate:
         gpu=gpus,
         runtime=120,
     log:
-        "logs/{task}/{hw}@{lat}ms/evaluate.log",
+        "logs/{task}/{hw}@{budget}/evaluate.log",
     benchmark:
-        "benchmarks/{task}/{hw}@{lat}ms/evaluate.tsv"
+        "benchmarks/{task}/{hw}@{budget}/evaluate.tsv"
     conda:
         "../envs/hat.yaml"
     shell:
@@ -35,19 +35,21 @@ localrules:
 
 rule profile:
     input:
-        config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
-        search="results/{task}/{hw}@{lat}ms/subtransformer.json",
+        config="results/{task}/{hw}@{budget}/subtransformer.yml",
+        search="results/{task}/{hw}@{budget}/subtransformer.json",
+        checkpoint="results/{task}/{hw}@{budget}/checkpoint.pt",
     output:
-        "results/{task}/{hw}@{lat}ms/profile.json",
+        "results/{task}/{hw}@{budget}/profile.json",
     params:
         task=task_arg,
-    threads: 1
+        latency=profile_latency_args,
+    threads: lambda wildcards: measuring_threads(wildcards.hw) if measured_device(wildcards.hw) else 1
     resources:
         runtime=30,
     log:
-        "logs/{task}/{hw}@{lat}ms/profile.log",
+        "logs/{task}/{hw}@{budget}/profile.log",
     conda:
         "../envs/hat.yaml"
     shell:
-        "(hat profile {input.config} --task {params.task}"
+        "(hat profile {input.config} --task {params.task} --checkpoint {input.checkpoint} {params.latency}"
         " | hat report profile --search {input.search} --out {output}) 2> {log}"

@@ -11,10 +11,13 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
     rule:
         name:
             f"latency_measure_{measured_hw}"
+        input:
+            data=DATA_MANIFEST,
         output:
             f"results/{{task}}/latency/{measured_hw}.csv",
         params:
             task=task_arg,
+            data_dir=directory_of("data"),
             device=HARDWARE[measured_hw]["measure"]["device"],
             torch_threads=HARDWARE[measured_hw]["measure"].get("threads", 1),
             samples=lambda wildcards: stage(wildcards.task, "latency")["samples"],
@@ -31,8 +34,9 @@ for measured_hw in [hw for hw in HARDWARE if hardware_source(hw) == "measure"]:
         conda:
             "../envs/hat.yaml"
         shell:
-            "hat latency dataset --task {params.task} --device {params.device} --samples {params.samples}"
-            " --seed {params.seed} --threads {params.torch_threads} {params.runtime} --no-progress --out {output} > {log} 2>&1"
+            "hat latency dataset --task {params.task} --data {params.data_dir} --device {params.device}"
+            " --samples {params.samples} --seed {params.seed} --threads {params.torch_threads} {params.runtime}"
+            " --no-progress --out {output} > {log} 2>&1"
 
 
 localrules:

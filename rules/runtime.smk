@@ -5,9 +5,9 @@
 
 rule export_onnx:
     input:
-        "results/{task}/{hw}@{lat}ms/checkpoint.pt",
+        "results/{task}/{hw}@{budget}/checkpoint.pt",
     output:
-        "results/{task}/{hw}@{lat}ms/onnx/model.json",
+        "results/{task}/{hw}@{budget}/onnx/model.json",
     params:
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
         precision=lambda wildcards: deployment(wildcards.hw)[1],
@@ -15,7 +15,7 @@ rule export_onnx:
     resources:
         runtime=30,
     log:
-        "logs/{task}/{hw}@{lat}ms/export_onnx.log",
+        "logs/{task}/{hw}@{budget}/export_onnx.log",
     conda:
         "../envs/hat.yaml"
     shell:

@@ -1,5 +1,6 @@
 # Evolutionary search per task x hardware x budget (spec §5): fitness is the validation loss with
-# weights inherited from the SuperTransformer, latency comes from the predictor.
+# weights inherited from the SuperTransformer, latency comes from the predictor. A run's {budget} is
+# `{ms}ms` or `{pct}pct` (relative to the predictor's achievable range; the search resolves it).
 
 
 rule search:
@@ -8,18 +9,19 @@ rule search:
         data=DATA_MANIFEST,
         predictor="results/{task}/predictor/{hw}.pt",
     output:
-        config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
-        sidecar="results/{task}/{hw}@{lat}ms/subtransformer.json",
-        log_csv="results/{task}/{hw}@{lat}ms/subtransformer.search_log.csv",
+        config="results/{task}/{hw}@{budget}/subtransformer.yml",
+        sidecar="results/{task}/{hw}@{budget}/subtransformer.json",
+        log_csv="results/{task}/{hw}@{budget}/subtransformer.search_log.csv",
         curve=report(
-            "results/{task}/{hw}@{lat}ms/subtransformer.search.png",
+            "results/{task}/{hw}@{budget}/subtransformer.search.png",
             caption="../workflow/report/search.rst",
             category="Search curves",
-            labels={"task": "{task}", "hardware": "{hw}", "budget (ms)": "{lat}"},
+            labels={"task": "{task}", "hardware": "{hw}", "budget": "{budget}"},
         ),
     params:
         task=task_arg,
         data_dir=directory_of("data"),
+        budget=budget_arg,
         seed=lambda wildcards: stage(wildcards.task, "search")["seed"],
         population=lambda wildcards: stage(wildcards.task, "search")["population"],
         iterations=lambda wildcards: stage(wildcards.task, "search")["iterations"],
@@ -35,14 +37,14 @@ rule search:
         gpu=lambda wildcards: gpus(wildcards) * search_workers(wildcards),
         runtime=lambda wildcards: stage(wildcards.task, "search")["runtime_min"],
     log:
-        "logs/{task}/{hw}@{lat}ms/search.log",
+        "logs/{task}/{hw}@{budget}/search.log",
     benchmark:
-        "benchmarks/{task}/{hw}@{lat}ms/search.tsv"
+        "benchmarks/{task}/{hw}@{budget}/search.tsv"
     conda:
         "../envs/hat.yaml"
     shell:
         "hat search --task {params.task} --supernet {input.supernet} --data {params.data_dir}"
-        " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
+        " --predictor {input.predictor} {params.budget} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
         " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads}"
         " --measure {params.measure} --measure-threads {params.measure_threads} {params.runtime} --no-progress"

@@ -4,15 +4,15 @@
 
 rule train_subtransformer:
     input:
-        config="results/{task}/{hw}@{lat}ms/subtransformer.yml",
+        config="results/{task}/{hw}@{budget}/subtransformer.yml",
         data=DATA_MANIFEST,
         supernet="results/{task}/supernet/checkpoint_best.pt",
     output:
-        "results/{task}/{hw}@{lat}ms/checkpoint.pt",
+        "results/{task}/{hw}@{budget}/checkpoint.pt",
     params:
         task=task_arg,
         data_dir=directory_of("data"),
-        save_dir="results/{task}/{hw}@{lat}ms/train",
+        save_dir="results/{task}/{hw}@{budget}/train",
         init=lambda wildcards: stage(wildcards.task, "subtransformer")["init"],
         cpu=cpu_flag,
         overrides=lambda wildcards: override_args(stage(wildcards.task, "subtransformer")["overrides"]),
@@ -24,9 +24,9 @@ rule train_subtransformer:
         **training_resources("subtransformer"),
         runtime=lambda wildcards: stage(wildcards.task, "subtransformer")["runtime_min"],
     log:
-        "logs/{task}/{hw}@{lat}ms/train_subtransformer.log",
+        "logs/{task}/{hw}@{budget}/train_subtransformer.log",
     benchmark:
-        "benchmarks/{task}/{hw}@{lat}ms/train_subtransformer.tsv"
+        "benchmarks/{task}/{hw}@{budget}/train_subtransformer.tsv"
     conda:
         "../envs/hat.yaml"
     shell:

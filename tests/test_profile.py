@@ -67,9 +67,76 @@ def test_formula_equals_torchprofile_trace_of_the_model(task):
 def test_cli_measures_latency_on_request(tmp_path, capsys):
     config = tmp_path / "smallest.yml"
     write_subconfig(load_task("demo").space.smallest(), config)
-    assert main(["profile", str(config), "--task", "demo", "--latency", "cpu", "--threads", "1"]) == 0
+    argv = ["profile", str(config), "--task", "demo", "--latency", "cpu", "--threads", "1", "--vocab-size", "512"]
+    assert main([*argv, "--runs", "10"]) == 0
     report = json.loads(capsys.readouterr().out)
     latency = report["latency"]
     assert latency["total_ms"] == latency["encoder_ms"] + latency["decoder_ms"] > 0
-    assert latency["beam"] == 5 and latency["sentence_length"] == 30
-    assert latency["environment"]["threads"] == 1
+    assert latency["beam"] == 5 and latency["sentence_length"] == 30 and latency["vocab_size"] == 512
+    assert latency["environment"]["threads"] == 1 and latency["runs"] == 10
+
+
+# ---- the shipped model: `hat profile --checkpoint` times the trained checkpoint itself -------
+
+
+def shipped_checkpoint(path: Path, config, vocab: int) -> Path:
+    """A dense demo SubTransformer checkpoint as `hat train subtransformer` writes one."""
+    from hat.export import export_subtransformer, save_model
+
+    task = load_task("demo")
+    torch.manual_seed(0)
+    supernet = SuperTransformer(task.space, vocab, vocab, padding_idx=1)
+    save_model(export_subtransformer(supernet, config), path, task=task.name)
+    return path
+
+
+def profile_checkpoint(config_path: Path, checkpoint: Path, capsys, *extra: str) -> dict:
+    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--latency", "cpu"]
+    assert main([*argv, "--threads", "1", "--runs", "10", "--warmup", "2", *extra]) == 0
+    return json.loads(capsys.readouterr().out)["latency"]
+
+
+def test_profile_times_the_checkpoint_itself_at_its_vocabulary(tmp_path, capsys):
+    config = load_task("demo").space.largest()
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(config, config_path)
+    small = shipped_checkpoint(tmp_path / "small_vocab.pt", config, vocab=512)
+    large = shipped_checkpoint(tmp_path / "large_vocab.pt", config, vocab=40_000)
+    small_latency = profile_checkpoint(config_path, small, capsys)
+    large_latency = profile_checkpoint(config_path, large, capsys)
+    assert (small_latency["model"], small_latency["vocab_size"]) == (str(small), 512)
+    assert (large_latency["model"], large_latency["vocab_size"]) == (str(large), 40_000)
+    # 30 decoder steps × beam 5 × d × |V|: 78x more output-projection work is plainly slower
+    assert large_latency["decoder_ms"] > 1.5 * small_latency["decoder_ms"]
+
+
+def test_profile_refuses_a_checkpoint_of_another_subtransformer(tmp_path, capsys):
+    space = load_task("demo").space
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(space.smallest(), config_path)
+    other = shipped_checkpoint(tmp_path / "other.pt", space.largest(), vocab=512)
+    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(other), "--latency", "cpu"]
+    assert main(argv) == 2
+    assert f"{other}: its SubTransformer is not the one in {config_path}" in capsys.readouterr().err
+
+
+def test_profile_json_reports_the_shipped_checkpoint(tmp_path, capsys, monkeypatch):
+    """What the workflow's profile rule does: `hat profile --checkpoint | hat report profile`."""
+    import io
+    import sys
+
+    config = load_task("demo").space.smallest()
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(config, config_path)
+    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    shipped = profile_checkpoint(config_path, checkpoint, capsys)
+    profile = {"config": str(config_path), "params": 1, "latency": shipped}
+    search = tmp_path / "subtransformer.json"
+    budget = shipped["total_ms"] * 2
+    search.write_text(json.dumps({"hardware": "cpu", "latency_budget_ms": budget, "predicted_latency_ms": 1.0}))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(profile)))
+    out = tmp_path / "profile.json"
+    assert main(["report", "profile", "--search", str(search), "--out", str(out)]) == 0
+    merged = json.loads(out.read_text())
+    assert merged["measured"]["model"] == str(checkpoint) and merged["measured"]["runs"] == 10
+    assert merged["measured_latency_ms"] == shipped["total_ms"] and merged["budget_met"] is True

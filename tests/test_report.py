@@ -20,43 +20,54 @@ SEARCH = {
     "latency_budget_ms": 12.0,
     "predicted_latency_ms": 10.5,
     "fitness": 5.25,
-    "measured": {"device": "cpu", "latency_ms": 11.0},
+    "measured": {"device": "cpu", "latency_ms": 11.5},
 }
+SHIPPED = {"total_ms": 11.0, "runs": 300, "model": "checkpoint.pt", "environment": {"device": "cpu"}}
 
 
-def make_run(root: Path, name: str, bleu_text: str, predicted: float, measured: float | None) -> Path:
+def timed(measured: float | None) -> dict:
+    """`hat profile --checkpoint --latency` output: the shipped model timed at `measured` ms."""
+    return {**PROFILE, "latency": {**SHIPPED, "total_ms": measured}} if measured is not None else PROFILE
+
+
+def make_run(
+    root: Path,
+    name: str,
+    bleu_text: str,
+    predicted: float,
+    measured: float | None,
+    budget_pct: float | None = None,
+    resolved_ms: float | None = None,
+) -> Path:
     run = root / name
     run.mkdir(parents=True)
     (run / "bleu.txt").write_text(bleu_text)
-    search = {
-        **SEARCH,
-        "predicted_latency_ms": predicted,
-        "measured": measured and {"device": "cpu", "latency_ms": measured},
-    }
-    (run / "profile.json").write_text(json.dumps(merge_profile(PROFILE, search)))
+    search = {**SEARCH, "predicted_latency_ms": predicted, "latency_budget_pct": budget_pct}
+    if budget_pct is not None:
+        search["latency_budget_ms"] = resolved_ms
+    (run / "profile.json").write_text(json.dumps(merge_profile(timed(measured), search)))
     return run
 
 
 def row(hardware: str, latency: float, bleu: float) -> RunSummary:
-    return RunSummary(hardware, latency, bleu, None, latency, None, None, None, f"{hardware}@{latency:g}ms")
+    return RunSummary(hardware, latency, None, bleu, None, latency, None, None, None, None, f"{hardware}@{latency:g}ms")
 
 
-def test_merge_profile_takes_latencies_from_the_search_sidecar():
-    merged = merge_profile(PROFILE, SEARCH)
+def test_merge_profile_reports_the_shipped_model_against_the_budget():
+    merged = merge_profile(timed(11.0), SEARCH)
     assert merged["params"] == 1234 and merged["flops"] == 56789
     assert merged["predicted_latency_ms"] == 10.5
     assert merged["measured_latency_ms"] == 11.0 and merged["measured_device"] == "cpu"
-    assert merged["latency_budget_ms"] == 12.0 and merged["hardware"] == "cpu"
+    assert merged["measured"]["model"] == "checkpoint.pt" and merged["measured"]["runs"] == 300
+    assert merged["search_measured_latency_ms"] == 11.5  # the supernet slice the search timed: kept apart
+    assert merged["latency_budget_ms"] == 12.0 and merged["hardware"] == "cpu" and merged["budget_met"] is True
+    assert merge_profile(timed(12.5), SEARCH)["budget_met"] is False
 
 
-def test_merge_profile_without_measurement_leaves_measured_empty():
-    merged = merge_profile(PROFILE, {**SEARCH, "measured": None})
-    assert merged["measured_latency_ms"] is None and merged["measured_device"] is None
-
-
-def test_latency_measured_by_hat_profile_wins_over_the_search_measurement():
-    merged = merge_profile({**PROFILE, "latency_ms": 9.0, "latency_device": "cuda"}, SEARCH)
-    assert merged["measured_latency_ms"] == 9.0 and merged["measured_device"] == "cuda"
+def test_merge_profile_on_unmeasurable_hardware_says_so_instead_of_a_number():
+    merged = merge_profile(PROFILE, {**SEARCH, "hardware": "titanxp", "measured": None})
+    assert merged["measured_latency_ms"] is None and merged["budget_met"] is None
+    assert merged["measured"] == "not measurable here: hardware 'titanxp' is not measured on this machine"
 
 
 @pytest.mark.parametrize(
@@ -83,7 +94,8 @@ def test_read_bleu_rejects_files_without_a_score(tmp_path, text):
 
 
 def test_parse_run_name():
-    assert parse_run_name("results/demo/cpu@12.5ms") == ("cpu", 12.5)
+    assert parse_run_name("results/demo/cpu@12.5ms") == ("cpu", 12.5, "ms")
+    assert parse_run_name("results/demo/cpu@50pct") == ("cpu", 50.0, "pct")
     with pytest.raises(HatError, match="not a run directory"):
         parse_run_name("results/demo/supernet")
 
@@ -101,6 +113,14 @@ def test_summarize_run_reads_bleu_and_both_latencies(tmp_path):
     assert (summary.params, summary.flops) == (1234, 56789)
 
 
+def test_summarize_relative_run_reads_the_resolved_budget(tmp_path):
+    run = make_run(
+        tmp_path, "cpu@50pct", "BLEU = 3.5\n", predicted=20.0, measured=21.0, budget_pct=50, resolved_ms=20.5
+    )
+    summary = summarize_run(run)
+    assert (summary.latency_budget_pct, summary.latency_budget_ms, summary.budget_met) == (50.0, 20.5, False)
+
+
 def test_cli_summary_writes_one_row_per_run_and_a_png(tmp_path):
     runs = [
         make_run(tmp_path, "cpu@8ms", "BLEU = 2.0\n", predicted=7.5, measured=7.9),
@@ -110,9 +130,11 @@ def test_cli_summary_writes_one_row_per_run_and_a_png(tmp_path):
     argv = ["report", "summary", "--task", "demo", "--runs", *map(str, runs), "--out", str(out), "--plot", str(plot)]
     assert main(argv) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
-    assert [(r["hardware"], r["latency_budget_ms"], r["bleu"], r["measured_latency_ms"]) for r in rows] == [
-        ("cpu", "8.0", "2.0", "7.9"),
-        ("titanxp", "200.0", "4.0", ""),
+    assert [
+        (r["hardware"], r["latency_budget_ms"], r["bleu"], r["measured_latency_ms"], r["budget_met"]) for r in rows
+    ] == [
+        ("cpu", "8.0", "2.0", "7.9", "True"),
+        ("titanxp", "200.0", "4.0", "", ""),
     ]
     assert plot.read_bytes().startswith(b"\x89PNG")
 

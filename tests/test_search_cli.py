@@ -24,7 +24,7 @@ from hat.tasks import load_task
 SMALL_FLAGS = ["--population", "10", "--iterations", "3", "--seed", "7", "--no-progress"]
 
 
-def make_predictor(path, task_name: str, hardware: str = "cpu"):
+def make_predictor(path, task_name: str, hardware: str = "cpu", vocab_size: int | None = None):
     """A cost-term predictor fitted to the synthetic latency of 200 random demo SubTransformers."""
     task = load_task(task_name)
     rng = random.Random(0)
@@ -37,7 +37,7 @@ def make_predictor(path, task_name: str, hardware: str = "cpu"):
         seed=0,
         task=task,
         hardware=hardware,
-        data_info={"file": "synthetic", "sha256": "0"},
+        data_info={"file": "synthetic", "sha256": "0", "vocab_size": vocab_size},
     )
     save_predictor(predictor, path)
     return predictor
@@ -69,7 +69,7 @@ def inputs(tmp_path, demo_predictor):
     }
 
 
-def search_args(inputs, *extra, budget=None):
+def search_args(inputs, *extra, budget=None, data="unused"):
     return [
         "search",
         "--task",
@@ -77,7 +77,7 @@ def search_args(inputs, *extra, budget=None):
         "--supernet",
         str(inputs["supernet"]),
         "--data",
-        "unused",
+        str(data),
         "--predictor",
         str(inputs["predictor"]),
         "--latency-budget",
@@ -125,6 +125,54 @@ def test_same_seed_same_yaml(inputs, synthetic_fitness, tmp_path):
     inputs["out"] = tmp_path / "again" / "subtransformer.yml"
     assert main(search_args(inputs)) == 0
     assert inputs["out"].read_text() == first
+
+
+def relative_args(inputs, pct: str) -> list[str]:
+    argv = search_args(inputs)
+    flag = argv.index("--latency-budget")
+    return [*argv[:flag], "--latency-budget-pct", pct, *argv[flag + 2 :]]
+
+
+@pytest.mark.parametrize("pct", [20, 50, 85])
+def test_relative_budget_resolves_on_the_predicted_range(inputs, synthetic_fitness, pct, capsys):
+    assert main(relative_args(inputs, str(pct))) == 0
+    sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
+    fastest, slowest = inputs["achievable"].fastest_ms, inputs["achievable"].slowest_ms
+    assert sidecar["latency_budget_pct"] == pct
+    assert sidecar["latency_budget_ms"] == pytest.approx(fastest + pct / 100 * (slowest - fastest))
+    assert sidecar["predicted_latency_ms"] <= sidecar["latency_budget_ms"]
+    assert sidecar["achievable_predicted_ms"] == [fastest, slowest]
+    assert f"budget {pct:g} % of {fastest:.4g}-{slowest:.4g} ms = " in capsys.readouterr().err
+
+
+def test_absolute_budget_is_recorded_without_a_percentage(inputs, synthetic_fitness):
+    assert main(search_args(inputs)) == 0
+    assert json.loads(inputs["out"].with_suffix(".json").read_text())["latency_budget_pct"] is None
+
+
+@pytest.mark.parametrize("pct", ["0", "100", "-5", "nan"])
+def test_relative_budget_outside_the_range_is_one_line_error(inputs, pct, capsys):
+    assert main(relative_args(inputs, pct)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hat: error: --latency-budget-pct must be in (0, 100)") and "\n" not in err
+    assert not inputs["out"].parent.exists()
+
+
+def test_predictor_of_another_vocabulary_is_refused(inputs, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "dict.tgt.txt").write_text("".join(f"t{i} 1\n" for i in range(508)))  # 512 with the specials
+    make_predictor(tmp_path / "p.pt", "demo", vocab_size=2000)
+    inputs["predictor"] = tmp_path / "p.pt"
+    assert main(search_args(inputs, data=data)) == 2
+    assert (
+        "its latencies were measured with vocabulary size 2000, but the dictionary in "
+        f"{data} has 512 entries" in capsys.readouterr().err
+    )
+    assert not inputs["out"].parent.exists()
+    make_predictor(tmp_path / "p.pt", "demo", vocab_size=512)
+    assert main(search_args(inputs, "--iterations", "1", data=data)) == 2  # passes the check, then needs a supernet
+    assert "vocabulary size" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("where", ["below", "above"])

@@ -50,6 +50,7 @@ def demo(tmp_path_factory):
         "supernet": supernet,
         "predictor": root / "cpu.pt",
         "budget": (achievable.fastest_ms + achievable.slowest_ms) / 2,
+        "vocab": vocab,
     }
     torch.set_num_threads(threads)
 
@@ -133,8 +134,9 @@ def test_resume_after_sigkill_gives_the_same_yaml(demo, first_run, tmp_path):
     assert not out.with_suffix(".state.json").exists()
 
 
-def test_closed_loop_measures_the_result_on_this_cpu(first_run):
+def test_closed_loop_measures_the_result_on_this_cpu(demo, first_run):
     measured = json.loads(first_run.with_suffix(".json").read_text())["measured"]
     assert measured["device"] == "cpu" and measured["latency_ms"] > 0
     assert measured["latency_ms"] == pytest.approx(measured["encoder_ms"] + measured["decoder_ms"])
     assert measured["protocol"]["environment"]["threads"] == 1
+    assert measured["protocol"]["vocab_size"] == demo["vocab"]  # the data's dictionary, not a guess

@@ -9,6 +9,7 @@ command promises (docs/architecture.md) and hands `hat report` to the real comma
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -34,12 +35,15 @@ FULL_CHAIN = {
     "evaluate": 1,
 }
 DRY_RUN_STATS = ("--dry-run", "--quiet=rules")  # the Job stats table, without each job
-DEMO_BUDGETS = yaml.safe_load((REPO / "config/config.yaml").read_text())["tasks"]["demo"]["budgets_ms"]["cpu"]
+DEMO_BUDGETS = yaml.safe_load((REPO / "config/config.yaml").read_text())["tasks"]["demo"]["budgets_pct"]["cpu"]
+DEMO_RUNS = [f"cpu@{pct:g}pct" for pct in DEMO_BUDGETS]  # relative budgets: they fit any machine
 GPU_RULES = {"train_supernet", "search", "train_subtransformer", "evaluate"}
 
 
-def snakemake(workdir: Path, *args: str, path: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": path or f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+def snakemake(
+    workdir: Path, *args: str, path: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": path or f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     command = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
 
@@ -94,6 +98,15 @@ def test_default_target_is_the_demo_on_the_local_cpu(tmp_path):
     }
 
 
+def test_absolute_and_relative_budget_targets_both_resolve(tmp_path):
+    for run in ("cpu@20ms", "cpu@35pct", "cpu@12.5ms", "cpu@62.5pct"):
+        counts = job_counts(snakemake(tmp_path, *DRY_RUN_STATS, f"results/demo/{run}/profile.json"))
+        assert counts["search"] == counts["train_subtransformer"] == counts["profile"] == 1, run
+    for run, flag in (("cpu@35pct", "--latency-budget-pct 35 "), ("cpu@20ms", "--latency-budget 20 ")):
+        result = snakemake(tmp_path, "--dry-run", "--printshellcmds", f"results/demo/{run}/subtransformer.yml")
+        assert flag in result.stdout, run
+
+
 def test_slurm_dry_run_places_gpu_rules_on_gpus(tmp_path):
     targets = ["results/wmt14ende/titanxp@200ms/bleu.txt", "results/wmt14ende/titanxp@200ms/profile.json"]
     args = ["--executor", "slurm", "--jobs", "4", "--profile", str(REPO / "profiles/slurm"), "--dry-run", *targets]
@@ -108,7 +121,7 @@ def test_slurm_dry_run_places_gpu_rules_on_gpus(tmp_path):
 
 
 def test_demo_gpu_rules_ask_for_no_gpu(tmp_path):
-    result = snakemake(tmp_path, "--dry-run", f"results/demo/cpu@{DEMO_BUDGETS[0]:g}ms/bleu.txt")
+    result = snakemake(tmp_path, "--dry-run", f"results/demo/{DEMO_RUNS[0]}/bleu.txt")
     for rule in GPU_RULES:
         assert "gpu=0" in job_resources(result.stdout + result.stderr)[rule].split(", ")
 
@@ -131,6 +144,10 @@ def test_lint_is_clean(tmp_path):
             "invalid config: hardware.cpu.measure.device: 'gpu' is not one of ['cpu', 'cuda']",
         ),
         ("tasks: {demo: {threads: two}}", "invalid config: tasks.demo.threads: 'two' is not of type 'integer'"),
+        (
+            "tasks: {demo: {budgets_pct: {cpu: [50, 100]}}}",
+            "invalid config: tasks.demo.budgets_pct.cpu[1]: 100 is greater than or equal to the maximum of 100",
+        ),
         ("tasks: {demo: {serach: {}}}", "invalid config: tasks.demo: Additional properties are not allowed"),
         (
             "tasks: {demo: {budgets_ms: {tpu: [5]}}}",
@@ -200,10 +217,11 @@ elif command == "predictor train":
     for suffix in (".pt", ".metrics.json", ".predictions.csv", ".png"):
         touch(out.with_suffix(suffix))
 elif argv[0] == "search":
-    out, budget = opt("--out"), float(argv[argv.index("--latency-budget") + 1])
+    out, pct = opt("--out"), float(argv[argv.index("--latency-budget-pct") + 1])
+    budget = 10 + pct / 10  # as if the achievable range were 10-20 ms
     touch(out)
     touch(out.with_suffix(".json"), json.dumps({{"hardware": "cpu", "latency_budget_ms": budget,
-          "predicted_latency_ms": budget * 0.9, "measured": None}}))
+          "latency_budget_pct": pct, "predicted_latency_ms": budget * 0.9, "measured": None}}))
     touch(out.with_suffix(".search_log.csv"))
     touch(out.with_suffix(".search.png"))
 elif argv[0] == "evaluate":
@@ -232,55 +250,84 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
     first = snakemake(workdir, "--cores", "2", path=fake_hat_path)
     assert first.returncode == 0, first.stderr
     summary = list(csv.DictReader((workdir / "results/demo/summary.csv").open()))
-    assert [(row["hardware"], float(row["latency_budget_ms"]), row["bleu"]) for row in summary] == [
-        ("cpu", budget, "1.5") for budget in DEMO_BUDGETS
-    ]
+    assert [
+        (row["hardware"], float(row["latency_budget_pct"]), float(row["latency_budget_ms"])) for row in summary
+    ] == [("cpu", pct, 10 + pct / 10) for pct in DEMO_BUDGETS]
+    assert all(row["bleu"] == "1.5" for row in summary)
 
     rerun = snakemake(workdir, "--cores", "2", "--dry-run", path=fake_hat_path)
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
 
     override = write_override(tmp_path, "tasks: {demo: {search: {iterations: 3}}}")
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
+    runs = len(DEMO_RUNS)
     assert job_counts(changed) == {
-        "search": 2,
-        "train_subtransformer": 2,
-        "evaluate": 2,
-        "profile": 2,
+        "search": runs,
+        "train_subtransformer": runs,
+        "evaluate": runs,
+        "profile": runs,
         "summary": 1,
         "all": 1,
     }
 
     override = write_override(tmp_path, "tasks: {demo: {subtransformer: {init: scratch}}}")
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
-    assert job_counts(changed) == {"train_subtransformer": 2, "evaluate": 2, "summary": 1, "all": 1}
+    # profile.json times the trained checkpoint, so a retrained SubTransformer is profiled again
+    assert job_counts(changed) == {
+        "train_subtransformer": runs,
+        "evaluate": runs,
+        "profile": runs,
+        "summary": 1,
+        "all": 1,
+    }
 
     # docs/workflow.md's recovery after a failed training (Snakemake deleted checkpoint.pt and then
     # sees nothing to do, the old bleu.txt still in place): --forcerun the missing file.
-    checkpoint = f"results/demo/cpu@{DEMO_BUDGETS[0]:g}ms/checkpoint.pt"
+    checkpoint = f"results/demo/{DEMO_RUNS[0]}/checkpoint.pt"
     (workdir / checkpoint).unlink()
     recovery = snakemake(workdir, "--forcerun", checkpoint, *DRY_RUN_STATS, path=fake_hat_path)
-    assert job_counts(recovery) == {"train_subtransformer": 1, "evaluate": 1, "summary": 1, "all": 1}
+    assert job_counts(recovery) == {"train_subtransformer": 1, "evaluate": 1, "profile": 1, "summary": 1, "all": 1}
 
     report = snakemake(workdir, "--report", "report.html", path=fake_hat_path)
     assert report.returncode == 0, report.stderr
     assert "bleu_vs_latency.png" in (workdir / "report.html").read_text()
 
 
-@pytest.mark.slow
-def test_default_demo_target_end_to_end(tmp_path):
-    """The README's main command from a clean state; then a rerun is a no-op, a changed search
-    setting reruns only search and what follows, and the HTML report renders."""
-    first = snakemake(tmp_path, "--cores", "2")
-    assert first.returncode == 0, first.stderr[-5000:]
-    runs = [tmp_path / f"results/demo/cpu@{budget:g}ms" for budget in DEMO_BUDGETS]
+def demo_results(workdir: Path) -> list[dict]:
+    """summary.csv of a finished default target, after checking every run's files."""
+    runs = [workdir / "results/demo" / run for run in DEMO_RUNS]
     for run in runs:
         for name in ("subtransformer.yml", "checkpoint.pt", "bleu.txt", "profile.json", "subtransformer.search.png"):
             assert (run / name).is_file(), run / name
-    summary = list(csv.DictReader((tmp_path / "results/demo/summary.csv").open()))
+        profile = json.loads((run / "profile.json").read_text())
+        assert profile["measured"]["model"] == f"results/demo/{run.name}/checkpoint.pt"  # the shipped model
+        assert profile["measured"]["runs"] == 300 and profile["measured"]["vocab_size"] == 512
+    summary = list(csv.DictReader((workdir / "results/demo/summary.csv").open()))
     assert [row["run"] for row in summary] == [f"results/demo/{run.name}" for run in runs]
     # The demo's searched SubTransformers translate well (issue: BLEU >= 50 within the demo budget).
     assert all(float(row["bleu"]) >= 50 and float(row["params"]) > 0 for row in summary), summary
-    assert (tmp_path / "results/demo/bleu_vs_latency.png").read_bytes().startswith(b"\x89PNG")
+    assert all(float(row["measured_latency_ms"]) > 0 and row["budget_met"] in ("True", "False") for row in summary)
+    assert (workdir / "results/demo/bleu_vs_latency.png").read_bytes().startswith(b"\x89PNG")
+    return summary
+
+
+@pytest.mark.slow
+def test_default_demo_target_end_to_end_on_a_fast_and_a_slow_machine(tmp_path):
+    """The README's main command from a clean state on a machine 2x faster than this one, then
+    (same data and supernet: they do not depend on the CPU's speed) the latency stage and all that
+    follows on one 2x slower: HAT_TIMER_SCALE (test-only) scales every timing. Then a rerun is a
+    no-op, a changed search setting reruns only search and what follows, and the report renders."""
+    fast = snakemake(tmp_path, "--cores", "2", env={"HAT_TIMER_SCALE": "0.5"})
+    assert fast.returncode == 0, fast.stderr[-5000:]
+    fast_budgets = [float(row["latency_budget_ms"]) for row in demo_results(tmp_path)]
+    slow = snakemake(tmp_path, "--cores", "2", "--forcerun", "latency_measure_cpu", env={"HAT_TIMER_SCALE": "2"})
+    assert slow.returncode == 0, slow.stderr[-5000:]
+    slow_budgets = [float(row["latency_budget_ms"]) for row in demo_results(tmp_path)]
+    # the same relative budgets, resolved on a predicted range 4x slower (give or take the VM's noise)
+    assert all(2 < slow_ms / fast_ms < 8 for fast_ms, slow_ms in zip(fast_budgets, slow_budgets)), (
+        fast_budgets,
+        slow_budgets,
+    )
 
     rerun = snakemake(tmp_path, "--cores", "2", "--dry-run")
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr

@@ -9,6 +9,8 @@ import json
 
 
 def register(subparsers) -> None:
+    from hat.latency.dataset import DriftSettings  # torch-free
+
     latency = subparsers.add_parser("latency", help="latency measurement and datasets (torch only)")
     commands = latency.add_subparsers(dest="latency_command", required=True)
 
@@ -21,8 +23,15 @@ def register(subparsers) -> None:
     dataset.add_argument("--samples", type=int, required=True)
     dataset.add_argument("--out", required=True, help="CSV; OUT.partial while recording, OUT.env.json sidecar")
     dataset.add_argument("--seed", type=int, default=0)
-    dataset.add_argument("--tolerance", type=float, default=0.05, help="drift guard: allowed reference deviation")
-    dataset.add_argument("--check-every", type=int, default=10, help="drift guard: samples between checks")
+    dataset.add_argument(
+        "--tolerance",
+        type=float,
+        default=DriftSettings.tolerance,
+        help="drift guard: least change of the reference across a block that counts as drift (docs/latency.md)",
+    )
+    dataset.add_argument(
+        "--check-every", type=int, default=DriftSettings.check_every, help="drift guard: samples between checks"
+    )
     dataset.add_argument("--no-progress", action="store_true")
     _add_protocol_arguments(dataset)
     dataset.set_defaults(func=_dataset)
@@ -42,23 +51,26 @@ def _add_protocol_arguments(parser) -> None:
     parser.add_argument("--runs", type=int, default=20, help="timed runs (trimmed 10 %% / 10 %%)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
     parser.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
-    parser.add_argument("--vocab-size", type=int, help="output projection size (default: the task's)")
+    vocab = parser.add_mutually_exclusive_group(required=True)
+    vocab.add_argument("--data", help="the task's binarized data dir: the vocabulary is its target dictionary's")
+    vocab.add_argument("--vocab-size", type=int, help="output projection size (where the data is not at hand)")
     parser.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="what runs the model")
     parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="int8: dynamic quantization")
 
 
 def _meter(args):
-    from hat.latency.measure import LatencyMeter
+    from hat.latency.measure import LatencyMeter, data_vocab_size
     from hat.tasks import load_task
 
+    task = load_task(args.task)
     return LatencyMeter(
-        load_task(args.task),
+        task,
         device=args.device,
         runs=args.runs,
         warmup=args.warmup,
         threads=args.threads,
         fp16=args.fp16,
-        vocab_size=args.vocab_size,
+        vocab_size=data_vocab_size(args.data, task) if args.data else args.vocab_size,
         runtime=args.runtime,
         precision=args.precision,
     )
@@ -94,7 +106,8 @@ def _dataset(args) -> int:
     )
     print(
         f"{args.out}: {summary.rows} rows ({summary.resumed_rows} resumed, "
-        f"{summary.remeasured_rows} re-measured, {summary.flagged_rows} flagged for drift)"
+        f"{summary.remeasured_rows} re-measured, {summary.normalized_rows} normalized, "
+        f"{summary.flagged_rows} flagged for drift)"
     )
     return 0
 

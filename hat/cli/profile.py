@@ -1,5 +1,7 @@
 """`hat profile SUB.yml --task T`: #params and FLOPs (HAT conventions) as one JSON object,
-optionally with the latency measured here under HAT's protocol (`--latency cpu|cuda`)."""
+optionally with the latency measured here under HAT's protocol (`--latency cpu|cuda`): of the
+trained model itself with `--checkpoint` (what the workflow reports), else of the config selected
+in the task's latency-space SuperTransformer with a `--vocab-size` output projection."""
 
 from __future__ import annotations
 
@@ -7,11 +9,20 @@ import json
 
 
 def register(subparsers) -> None:
+    from hat.latency.measure import FINAL_RUNS
+
     profile = subparsers.add_parser("profile", help="#params and FLOPs of a SubTransformer (HAT's conventions)")
     profile.add_argument("config", help="SubTransformer YAML (HAT format)")
     profile.add_argument("--task", required=True, help="task name or task.yml (sets the space and length)")
     profile.add_argument("--latency", choices=["cpu", "cuda"], help="also measure latency on this device (spec §3)")
     profile.add_argument("--threads", type=int, help="torch CPU threads for --latency (recorded either way)")
+    model = profile.add_mutually_exclusive_group()
+    model.add_argument("--checkpoint", help="the trained model of SUB.yml: --latency times this file")
+    model.add_argument("--vocab-size", type=int, help="--latency without --checkpoint: output projection size")
+    profile.add_argument(
+        "--runs", type=int, default=FINAL_RUNS, help=f"timed runs for --latency (default {FINAL_RUNS}, HAT's train.py)"
+    )
+    profile.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs for --latency")
     profile.set_defaults(func=_profile)
 
 
@@ -30,9 +41,29 @@ def _profile(args) -> int:
         "sentence_length": task.sentence_length,
     }
     if args.latency:
-        from hat.latency.measure import LatencyMeter
-
-        meter = LatencyMeter(task, device=args.latency, threads=args.threads)
-        report["latency"] = {**meter.measure(config).to_dict(), **meter.protocol()}
+        report["latency"] = _latency(args, task, config)
     print(json.dumps(report))
     return 0
+
+
+def _latency(args, task, config) -> dict:
+    """HAT's protocol on `args.latency`: the checkpoint (which must hold `config`) or the supernet slice."""
+    from pathlib import Path
+
+    from hat.errors import HatError
+    from hat.latency.measure import LatencyMeter
+
+    meter = LatencyMeter(
+        task,
+        device=args.latency,
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads,
+        vocab_size=args.vocab_size,
+        checkpoint=Path(args.checkpoint) if args.checkpoint else None,
+    )
+    if args.checkpoint is None:
+        return {**meter.measure(config).to_dict(), **meter.protocol()}
+    if meter.model.config != config:
+        raise HatError(f"{args.checkpoint}: its SubTransformer is not the one in {args.config}")
+    return {**meter.measure_checkpoint().to_dict(), **meter.protocol()}

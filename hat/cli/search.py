@@ -16,7 +16,14 @@ def register(subparsers) -> None:
     search.add_argument("--supernet", required=True, type=Path, help="SuperTransformer checkpoint")
     search.add_argument("--data", required=True, type=Path, help="binarized data dir (the valid split is used)")
     search.add_argument("--predictor", required=True, type=Path, help="latency predictor file (hat predictor train)")
-    search.add_argument("--latency-budget", required=True, type=float, metavar="MS")
+    budget = search.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--latency-budget", type=float, metavar="MS")
+    budget.add_argument(
+        "--latency-budget-pct",
+        type=float,
+        metavar="PCT",
+        help="budget relative to the predictor's achievable range: 0 = fastest, 100 = slowest SubTransformer",
+    )
     search.add_argument("--out", required=True, type=Path, help="SubTransformer YAML to write")
     search.add_argument("--hardware", help="target hardware; must match the predictor's (default: the predictor's)")
     search.add_argument("--seed", type=int, default=1)
@@ -73,6 +80,7 @@ def _search(args) -> int:
         data=args.data,
         predictor=args.predictor,
         budget_ms=args.latency_budget,
+        budget_pct=args.latency_budget_pct,
         out=args.out,
         settings=settings_from_args(args),
         hardware=args.hardware,

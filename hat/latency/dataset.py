@@ -5,20 +5,35 @@ the same sequence. Rows go to `OUT.partial` in blocks of `check_every`, each lin
 fsynced; when all samples are in, the environment sidecar `OUT.env.json` is written and the
 partial file is renamed onto OUT (Snakemake never sees a half-recorded dataset under its name).
 
-Drift guard: HAT's CSVs hold blocks of rows measured 15–30 % slow because the device changed state
-mid-recording. Here a fixed reference SubTransformer is timed before recording (the baseline) and
-after every block. A block is written with drift_flag 0 only if the check that closes it is within
-`tolerance` of the baseline (the check closing the previous block opened it). Otherwise the guard
-waits for the reference to return to the baseline and re-measures the block, up to
-`max_attempts` times; a block that never passes is written with drift_flag 1. The sidecar counts
-re-measured and flagged rows over the whole dataset, resumed sessions included: flagged rows are
-counted from the finished CSV's drift_flag column, re-measured rows (which leave no trace in a
-row) are carried across sessions in `OUT.partial.counts.json`, rewritten after every block.
+Drift guard (issue #11): HAT's CSVs hold blocks of rows measured 15–30 % slow because the device
+changed state mid-recording; a shared VM or a throttling board changes speed the same way, and
+its timings are noisy besides. A fixed reference SubTransformer (the latency space's smallest) is
+timed `baseline_repeats` times before recording (the median is the baseline) and once after every
+block of `check_every` samples, so each block lies between two reference timings: its opening and
+its closing check. The reference is judged against its own measured noise:
+
+- noise: the robust spread (MAD / 0.6745) of the log ratio of consecutive reference timings; the
+  block tolerance is `noise_multiple` times it, clipped to [`tolerance`, `max_tolerance`] (so a
+  15 % step is always drift, and ordinary jitter of a loaded VM is not);
+- a block whose opening and closing checks differ by more than the tolerance saw the device change
+  during the block: the reference is timed afresh and the block re-measured, up to
+  `max_attempts` times; a block that never passes is written with drift_flag 1;
+- a block that passes was measured in one device state: the geometric mean of its two checks over
+  the baseline is that state's speed factor. Beyond the tolerance (a sustained slowdown or
+  speed-up) the block's timings are divided by it, i.e. normalized to the baseline state;
+  within it, the rows are written as measured (ordinary noise is not corrected).
+
+The sidecar records the baseline, every check, the noise, re-measured, flagged and normalized rows
+(with each normalized block's factor). A resumed run takes a fresh baseline. Re-measured and
+flagged rows are counted over the whole dataset, resumed sessions included: flagged rows from the
+finished CSV's drift_flag column, re-measured rows (which leave no trace in a row) carried across
+sessions in `OUT.partial.counts.json`, rewritten after every block.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import statistics
@@ -39,45 +54,56 @@ Measure = Callable[[SubConfig], Measurement]
 
 @dataclass(frozen=True)
 class DriftSettings:
-    tolerance: float = 0.05  # allowed relative deviation of the reference from its baseline
-    check_every: int = 10  # samples per block between reference checks
+    tolerance: float = 0.05  # least relative change of the reference across a block that counts as drift
+    max_tolerance: float = 0.12  # the noise-scaled tolerance never exceeds this
+    noise_multiple: float = 3.0  # tolerance = this many robust σ of the reference's consecutive log ratios
+    check_every: int = 2  # samples per block between reference checks (short blocks: few state changes inside)
     max_attempts: int = 3  # measurements of a block before it is written flagged
-    settle_checks: int = 5  # reference re-timings while waiting for the device to return
-    settle_wait_s: float = 2.0  # pause between those re-timings
-    baseline_repeats: int = 3  # reference timings whose median is the baseline
+    baseline_repeats: int = 5  # reference timings whose median is the baseline
 
 
 @dataclass
 class DriftGuard:
-    """Times the reference config and compares it with the baseline taken at the start."""
+    """Times the reference config; judges a block by its two checks against the reference's noise."""
 
     measure: Measure
     reference: SubConfig
     settings: DriftSettings
-    sleep: Callable[[float], None] = time.sleep
     baseline_ms: float = 0.0
-    checks: int = 0
+    timings_ms: list[float] = field(default_factory=list)  # every reference timing, in order
     failed_checks: int = 0
 
     def calibrate(self) -> float:
-        timings = [self.measure(self.reference).total_ms for _ in range(self.settings.baseline_repeats)]
-        self.baseline_ms = statistics.median(timings)
+        self.baseline_ms = statistics.median(self.check() for _ in range(self.settings.baseline_repeats))
         return self.baseline_ms
 
-    def steady(self) -> bool:
-        """Time the reference once: is it within tolerance of the baseline?"""
-        self.checks += 1
-        ratio = self.measure(self.reference).total_ms / self.baseline_ms
-        ok = abs(ratio - 1.0) <= self.settings.tolerance
+    def check(self) -> float:
+        """Time the reference once; returns (and keeps) the timing."""
+        self.timings_ms.append(self.measure(self.reference).total_ms)
+        return self.timings_ms[-1]
+
+    def noise(self) -> float:
+        """Robust σ of log(t[i+1] / t[i]) over the reference timings so far (0 with fewer than 3)."""
+        ratios = [math.log(b / a) for a, b in zip(self.timings_ms, self.timings_ms[1:])]
+        if len(ratios) < 2:
+            return 0.0
+        center = statistics.median(ratios)
+        return statistics.median(abs(r - center) for r in ratios) / 0.6745
+
+    def tolerance(self) -> float:
+        """Allowed |log| change of the reference across a block: its own noise, within the bounds."""
+        low, high = math.log1p(self.settings.tolerance), math.log1p(self.settings.max_tolerance)
+        return max(min(self.settings.noise_multiple * self.noise(), high), low)
+
+    def steady_between(self, opening_ms: float, closing_ms: float) -> bool:
+        ok = abs(math.log(closing_ms / opening_ms)) <= self.tolerance()
         self.failed_checks += not ok
         return ok
 
-    def wait_until_steady(self) -> bool:
-        for _ in range(self.settings.settle_checks):
-            self.sleep(self.settings.settle_wait_s)
-            if self.steady():
-                return True
-        return False
+    def speed_factor(self, opening_ms: float, closing_ms: float) -> float:
+        """The block's device state relative to the baseline; 1 where that is within the tolerance."""
+        factor = math.sqrt(opening_ms * closing_ms) / self.baseline_ms
+        return factor if abs(math.log(factor)) > self.tolerance() else 1.0
 
 
 @dataclass
@@ -86,6 +112,8 @@ class DatasetSummary:
     resumed_rows: int
     remeasured_rows: int = 0
     flagged_rows: int = 0
+    normalized_rows: int = 0
+    normalized_blocks: list[dict[str, Any]] = field(default_factory=list)  # first/last row, factor
     guard: dict[str, Any] = field(default_factory=dict)
 
 
@@ -112,7 +140,6 @@ def record_dataset(
     settings: DriftSettings = DriftSettings(),
     protocol: dict[str, Any] | None = None,
     clock: Callable[[], float] = time.time,
-    sleep: Callable[[float], None] = time.sleep,
     progress: bool = True,
 ) -> DatasetSummary:
     """Record `samples` rows into `out` (resuming `out.partial` if present); see the module doc."""
@@ -124,7 +151,7 @@ def record_dataset(
     partial = partial_path(out)
     done = _resume(partial, configs, space)
     summary = DatasetSummary(rows=samples, resumed_rows=done, remeasured_rows=_earlier_remeasured(partial, done))
-    guard = DriftGuard(measure, space.smallest(arbitrary=-1), settings, sleep=sleep)
+    guard = DriftGuard(measure, space.smallest(arbitrary=-1), settings)
     if done < samples:
         guard.calibrate()
         with open(partial, "a", newline="") as stream, _progress_bar(samples, done, progress) as bar:
@@ -132,7 +159,7 @@ def record_dataset(
                 write_header(stream)
             while done < samples:
                 block = configs[done : done + settings.check_every]
-                rows = _measure_block(block, guard, summary, measure, clock)
+                rows = _measure_block(block, done, guard, summary, measure, clock)
                 append_rows(stream, rows)
                 done += len(rows)
                 _save_remeasured(partial, summary.remeasured_rows)
@@ -140,8 +167,12 @@ def record_dataset(
     summary.guard = {
         "reference": guard.reference.to_hat_dict(),
         "baseline_ms": guard.baseline_ms,
-        "checks": guard.checks,
+        "checks": len(guard.timings_ms),
         "failed_checks": guard.failed_checks,
+        "noise": guard.noise(),
+        "block_tolerance": math.expm1(guard.tolerance()),
+        "reference_ms": guard.timings_ms,
+        "normalized_blocks": summary.normalized_blocks,
         **asdict(settings),
     }
     summary.flagged_rows = count_flagged_rows(partial, space)
@@ -173,17 +204,25 @@ def _save_remeasured(partial: Path, remeasured_rows: int) -> None:
 
 
 def _measure_block(
-    block: list[SubConfig], guard: DriftGuard, summary: DatasetSummary, measure: Measure, clock
+    block: list[SubConfig], first: int, guard: DriftGuard, summary: DatasetSummary, measure: Measure, clock
 ) -> list[LatencyRow]:
+    """Rows of `block` (samples first+1.. of the dataset) between two agreeing reference checks,
+    normalized to the baseline state where that state differs from it; flagged if none agree."""
+    opening = guard.timings_ms[-1]  # the previous block's closing check (or the last calibration timing)
     for attempt in range(1, guard.settings.max_attempts + 1):
         rows = [_measured_row(config, measure, clock) for config in block]
-        if guard.steady():
-            return [_with_flag(row, 0) for row in rows]
+        closing = guard.check()
+        if guard.steady_between(opening, closing):
+            factor = guard.speed_factor(opening, closing)
+            if factor != 1.0:
+                summary.normalized_rows += len(rows)
+                summary.normalized_blocks.append({"rows": [first + 1, first + len(rows)], "factor": factor})
+            return [_normalized(row, factor, flag=0) for row in rows]
         if attempt < guard.settings.max_attempts:
             summary.remeasured_rows += len(rows)
-            guard.wait_until_steady()
+            opening = guard.check()  # a fresh opening: the failed closing check may be the odd one out
     summary.flagged_rows += len(rows)
-    return [_with_flag(row, 1) for row in rows]
+    return [_normalized(row, 1.0, flag=1) for row in rows]
 
 
 def _measured_row(config: SubConfig, measure: Measure, clock) -> LatencyRow:
@@ -198,8 +237,16 @@ def _measured_row(config: SubConfig, measure: Measure, clock) -> LatencyRow:
     )
 
 
-def _with_flag(row: LatencyRow, flag: int) -> LatencyRow:
-    return replace(row, drift_flag=flag)
+def _normalized(row: LatencyRow, factor: float, flag: int) -> LatencyRow:
+    """`row` with its timings divided by `factor` (the device state over the baseline's) and `flag`."""
+    return replace(
+        row,
+        encoder_ms=row.encoder_ms / factor,
+        decoder_ms=row.decoder_ms / factor,
+        encoder_std_ms=row.encoder_std_ms / factor,
+        decoder_std_ms=row.decoder_std_ms / factor,
+        drift_flag=flag,
+    )
 
 
 def _resume(partial: Path, configs: list[SubConfig], space) -> int:
@@ -246,6 +293,7 @@ def _write_sidecar(out: Path, task, samples: int, seed: int, summary: DatasetSum
         "resumed_rows": summary.resumed_rows,
         "remeasured_rows": summary.remeasured_rows,
         "flagged_rows": summary.flagged_rows,
+        "normalized_rows": summary.normalized_rows,
         "drift_guard": summary.guard,
     }
     write_text_atomic(sidecar_path(out), json.dumps(sidecar, indent=1) + "\n")

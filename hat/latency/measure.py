@@ -15,6 +15,7 @@ and warm-up runs that are the same incremental decode as the timed ones.
 from __future__ import annotations
 
 import math
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -30,10 +31,10 @@ EOS, DUMMY_TOKEN, PADDING_IDX = 2, 7, 1
 TRIM_FRACTION = 0.1
 DEVICES = ("cpu", "cuda")
 
-# Approximate target dictionary sizes of HAT's preprocessed data: the d×|V| output projection is
-# part of every decoder step, so the vocabulary size matters for latency (`--vocab-size` overrides).
-DEFAULT_VOCAB_SIZE = {"wmt14ende": 32768, "wmt14enfr": 40000, "wmt19ende": 49536, "iwslt14deen": 6632, "demo": 2000}
-FALLBACK_VOCAB_SIZE = 32768
+FINAL_RUNS = 300  # HAT's train.py latiter default: the final model is timed longer than a dataset sample
+FAIRSEQ_SPECIALS = 4  # <s>, <pad>, </s>, <unk>: in every fairseq dictionary, not in dict.txt
+# Test-only: every timing is multiplied by this, so a test can play a machine 2x slower or faster.
+TIMER_SCALE_ENV = "HAT_TIMER_SCALE"
 
 Timer = Callable[[Callable[[], Any]], float]  # runs fn once, returns elapsed milliseconds
 
@@ -74,7 +75,28 @@ def trimmed_stats(samples_ms: Sequence[float], fraction: float = TRIM_FRACTION) 
 def cpu_timer(fn: Callable[[], Any]) -> float:
     start = time.perf_counter()
     fn()
-    return (time.perf_counter() - start) * 1000.0
+    return (time.perf_counter() - start) * 1000.0 * timer_scale()
+
+
+def timer_scale() -> float:
+    """1, or HAT_TIMER_SCALE (test-only: simulates a slower or faster CPU in end-to-end tests)."""
+    text = os.environ.get(TIMER_SCALE_ENV, "1")
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = math.nan
+    if not scale > 0:
+        raise HatError(f"{TIMER_SCALE_ENV}={text}: must be a positive number (test-only timer scale)")
+    return scale
+
+
+def data_vocab_size(data_dir: str | os.PathLike, task) -> int:
+    """Size of the task's target dictionary in a binarized data dir: what the output projection
+    of every model trained on it has (fairseq's 4 specials + one entry per line of dict.TGT.txt)."""
+    path = Path(data_dir) / f"dict.{task.target_lang}.txt"
+    if not path.is_file():
+        raise HatError(f"{path}: dictionary not found (is {data_dir} the task's binarized data dir?)")
+    return FAIRSEQ_SPECIALS + sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
 
 
 def cuda_timer(fn: Callable[[], Any]) -> float:
@@ -87,7 +109,7 @@ def cuda_timer(fn: Callable[[], Any]) -> float:
     fn()
     end.record()
     torch.cuda.synchronize()
-    return start.elapsed_time(end)
+    return start.elapsed_time(end) * timer_scale()
 
 
 # --------------------------------------------------------------------------------------------
@@ -156,7 +178,12 @@ def _timed_runs(fn: Callable[[], Any], runs: int, warmup: int, timer: Timer) -> 
 
 @dataclass
 class LatencyMeter:
-    """The task's latency-space SuperTransformer on `device`; `measure(config)` runs the protocol."""
+    """A model on `device`, ready to run the protocol: `measure(config)`.
+
+    Without `checkpoint` it is the task's latency-space SuperTransformer with a `vocab_size`-entry
+    output projection (the task's real target dictionary: `data_vocab_size`), which times any
+    config of the latency space; with `checkpoint` it is that trained model (`hat.export.load_model`,
+    as a user loads it), which `measure_checkpoint` times at its own config and vocabulary."""
 
     task: Any
     device: str = "cpu"
@@ -167,12 +194,12 @@ class LatencyMeter:
     vocab_size: int | None = None
     runtime: str = "torch"  # or "onnxruntime" (hat.runtime)
     precision: str = "fp32"  # or "int8": dynamic quantization of the linear layers
+    checkpoint: Path | None = None
 
     def __post_init__(self) -> None:
         import torch
 
         from hat.runtime import check_runtime, require_onnxruntime
-        from hat.supernet import SuperTransformer
 
         check_runtime(self.runtime, self.precision)
         if (self.runtime, self.precision) != ("torch", "fp32") and (self.device != "cpu" or self.fp16):
@@ -189,15 +216,41 @@ class LatencyMeter:
             if self.threads < 1:
                 raise HatError(f"--threads must be >= 1, got {self.threads}")
             torch.set_num_threads(self.threads)
-        self.vocab_size = self.vocab_size or DEFAULT_VOCAB_SIZE.get(self.task.name, FALLBACK_VOCAB_SIZE)
-        model = SuperTransformer(self.task.latency_space, self.vocab_size, self.vocab_size, padding_idx=PADDING_IDX)
+        model = self._load_checkpoint() if self.checkpoint is not None else self._latency_supernet()
         self.model = model.to(self.device, torch.float16 if self.fp16 else torch.float32).eval()
         self.timer = cuda_timer if self.device == "cuda" else cpu_timer
 
+    def _latency_supernet(self):
+        from hat.supernet import SuperTransformer
+
+        if self.vocab_size is None:
+            raise HatError("vocabulary size unknown: give --data (the task's binarized data dir) or --vocab-size")
+        if self.vocab_size < FAIRSEQ_SPECIALS + 1:
+            raise HatError(f"--vocab-size must be >= {FAIRSEQ_SPECIALS + 1}, got {self.vocab_size}")
+        return SuperTransformer(self.task.latency_space, self.vocab_size, self.vocab_size, padding_idx=PADDING_IDX)
+
+    def _load_checkpoint(self):
+        from hat.export import load_model
+
+        model = load_model(self.checkpoint)
+        if model.config is None:
+            raise HatError(f"{self.checkpoint}: holds no SubTransformer config (a supernet checkpoint?)")
+        self.vocab_size = model.vocab_sizes[1]
+        return model
+
     def measure(self, config: SubConfig) -> Measurement:
+        self.task.latency_space.validate(config, source="SubTransformer")
+        return self._time(config)
+
+    def measure_checkpoint(self) -> Measurement:
+        """The loaded checkpoint, timed at its own SubTransformer config."""
+        if self.checkpoint is None:
+            raise HatError("measure_checkpoint needs a meter built with checkpoint=")
+        return self._time(self.model.config)
+
+    def _time(self, config: SubConfig) -> Measurement:
         from hat.runtime.timing import measure_in_runtime
 
-        self.task.latency_space.validate(config, source="SubTransformer")
         return measure_in_runtime(
             self.model,
             config,
@@ -214,6 +267,7 @@ class LatencyMeter:
         """What a reader needs to reproduce the numbers (goes into JSON output and sidecars)."""
         return {
             "task": self.task.name,
+            "model": str(self.checkpoint) if self.checkpoint is not None else "latency-space SuperTransformer",
             "latency_space": self.task.latency_space.name,
             "sentence_length": self.task.sentence_length,
             "beam": LATENCY_BEAM,
@@ -223,6 +277,7 @@ class LatencyMeter:
             "vocab_size": self.vocab_size,
             "mode": "eval + inference_mode",
             "timer": "cuda events + synchronize" if self.device == "cuda" else "time.perf_counter",
+            "timer_scale": timer_scale(),
             "environment": environment(self.device, "float16" if self.fp16 else "float32"),
             **runtime_record(self.runtime, self.precision),
         }

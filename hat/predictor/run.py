@@ -115,7 +115,8 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
         task=task,
         hardware=hardware,
         # the runtime/precision it was measured in: the search refuses the predictor for another
-        data_info={"file": Path(csv).name, "sha256": sha256_file(csv), "rows": len(rows), **recorded_runtime(csv)},
+        data_info={"file": Path(csv).name, "sha256": sha256_file(csv), "rows": len(rows), **recorded_runtime(csv),
+                   "vocab_size": measured_vocab_size(csv)},
         drift_flagged=np.array([flag == 1 for flag in drift_flags]),
         configs=[row.config for row in rows],
     )
@@ -127,3 +128,13 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
     write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
     save_predictor(predictor, out)
     return metrics
+
+
+def measured_vocab_size(csv_path: Path) -> int | None:
+    """The output vocabulary the CSV was measured with (its `hat latency dataset` sidecar), or None
+    (HAT's published CSVs and others without a sidecar do not say)."""
+    from hat.latency.dataset import sidecar_path
+    from hat.report import read_json_object
+
+    sidecar = sidecar_path(csv_path)
+    return read_json_object(sidecar).get("vocab_size") if sidecar.is_file() else None

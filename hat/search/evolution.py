@@ -151,6 +151,13 @@ def predicted_range(space: DesignSpace, latency_ms: ConfigsFn, samples: int = 20
     return LatencyRange(min(predicted), max(predicted))
 
 
+def relative_budget(achievable: LatencyRange, pct: float) -> float:
+    """The budget `pct` % of the way from the fastest to the slowest predicted SubTransformer."""
+    if not 0 < pct < 100:
+        raise HatError(f"--latency-budget-pct must be in (0, 100) (0 = fastest, 100 = slowest), got {pct:g}")
+    return achievable.fastest_ms + pct / 100 * (achievable.slowest_ms - achievable.fastest_ms)
+
+
 def check_budget(space: DesignSpace, latency_ms: ConfigsFn, budget_ms: float) -> LatencyRange:
     """HatError unless some but not all SubTransformers fit the budget (spec §5, issue #6 req. 3)."""
     achievable = predicted_range(space, latency_ms)

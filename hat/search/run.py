@@ -4,7 +4,8 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 
 1. settings checked, predictor loaded and matched against task/space/hardware (spec §4: HAT
    relied on users copying feature-norm/lat-norm by hand; a predictor file here describes itself);
-2. budget checked against the predicted range (`hat.search.evolution.check_budget`);
+2. a relative budget (`budget_pct`: 0 = fastest, 100 = slowest SubTransformer) resolved to ms on
+   the predicted range, then the budget checked against that range (`check_budget`);
 3. only then the supernet and the validation data are loaded (once) and the search runs, saving
    its state after every generation next to the output (`SearchOutputs.state`);
 4. closed loop (issue #6 req. 6): with `measure` = cpu/cuda the found SubTransformer is timed
@@ -15,6 +16,7 @@ Order of work, so that a bad request fails in seconds and writes nothing:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import sys
@@ -25,7 +27,15 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import require_writable_dir, sha256_file
-from hat.search.evolution import LatencyRange, SearchResult, SearchSettings, check_budget, evolve
+from hat.search.evolution import (
+    LatencyRange,
+    SearchResult,
+    SearchSettings,
+    check_budget,
+    evolve,
+    predicted_range,
+    relative_budget,
+)
 from hat.search.report import SearchOutputs, write_outputs
 from hat.space import SubConfig
 from hat.tasks import Task
@@ -39,9 +49,10 @@ class SearchRequest:
     supernet: Path
     data: Path
     predictor: Path
-    budget_ms: float
+    budget_ms: float | None  # None: resolved from budget_pct
     out: Path
     settings: SearchSettings
+    budget_pct: float | None = None  # budget relative to the predicted range (0 fastest, 100 slowest)
     hardware: str | None = None  # default: the predictor's hardware
     valid_max_batches: int | None = None  # None: HAT's full valid split
     measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
@@ -67,13 +78,34 @@ def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
     return found["hardware"]
 
 
+def check_vocabulary_matches(predictor: Any, request: SearchRequest) -> None:
+    """A predictor fitted on latencies of another output vocabulary times other models: refuse it."""
+    from hat.latency.measure import data_vocab_size
+
+    measured_with = predictor.meta["training_data"].get("vocab_size")  # None: HAT's CSVs, unknown
+    if measured_with is not None and measured_with != data_vocab_size(request.data, request.task):
+        raise HatError(
+            f"{request.predictor}: its latencies were measured with vocabulary size {measured_with}, but the "
+            f"dictionary in {request.data} has {data_vocab_size(request.data, request.task)} entries "
+            "(re-record the latency dataset with --data of this task)"
+        )
+
+
+def resolve_budget(request: SearchRequest, predictor: Any) -> SearchRequest:
+    """The request with budget_ms set: as given, or budget_pct of the predicted range."""
+    if request.budget_pct is None:
+        return request
+    achievable = predicted_range(request.task.space, predictor.predict_ms)
+    return dataclasses.replace(request, budget_ms=relative_budget(achievable, request.budget_pct))
+
+
 def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     """Run one search end to end; returns the sidecar dict that was written."""
     from hat.predictor import load_predictor
     from hat.runtime import check_predictor_runtime
 
     request.settings.check()
-    if not math.isfinite(request.budget_ms) or request.budget_ms <= 0:
+    if request.budget_pct is None and (not math.isfinite(request.budget_ms) or request.budget_ms <= 0):
         raise HatError(f"--latency-budget must be a positive number of ms, got {request.budget_ms:g}")
     for flag, count in (
         ("--threads", request.threads),
@@ -86,6 +118,8 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     check_predictor_runtime(predictor, request.runtime, request.precision, request.predictor)
+    check_vocabulary_matches(predictor, request)
+    request = resolve_budget(request, predictor)
     space = request.task.space
     achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
 
@@ -146,12 +180,16 @@ def _inherited_loss(request: SearchRequest, rank: int = 0):
 
 def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
     """Time `config` here with HAT's protocol (spec §3, `hat.latency.measure.LatencyMeter`)."""
-    from hat.latency.measure import LatencyMeter
+    from hat.latency.measure import LatencyMeter, data_vocab_size
 
     meter = LatencyMeter(
-        request.task, device=request.measure, threads=request.measure_threads, runtime=request.runtime,
+        request.task,
+        device=request.measure,
+        threads=request.measure_threads,
+        vocab_size=data_vocab_size(request.data, request.task),
+        runtime=request.runtime,
         precision=request.precision,
-    )  # fmt: skip
+    )
     measurement = meter.measure(config)
     return {
         "device": request.measure,
@@ -181,6 +219,7 @@ def build_sidecar(
         "runtime": request.runtime,
         "precision": request.precision,
         "latency_budget_ms": request.budget_ms,
+        "latency_budget_pct": request.budget_pct,
         "predicted_latency_ms": result.best_predicted_ms,
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
@@ -198,6 +237,7 @@ def build_sidecar(
             "task": predictor.task,
             "space": predictor.space_name,
             "hardware": predictor.hardware,
+            "vocab_size": predictor.meta["training_data"].get("vocab_size"),
             "metrics": predictor.metrics,
         },
         "supernet": {"path": str(request.supernet), "sha256": identity["supernet_sha256"]},
@@ -228,7 +268,7 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
     """The few lines printed at the end of `hat search`."""
     lines = [
         f"best: validation loss {sidecar['fitness']:.4f}, predicted {sidecar['predicted_latency_ms']:.4g} ms "
-        f"on {sidecar['hardware']} (budget {sidecar['latency_budget_ms']:g} ms), "
+        f"on {sidecar['hardware']} (budget {budget_text(sidecar)}), "
         f"{sidecar['params'] / 1e6:.2f} M params, {sidecar['flops'] / 1e9:.3f} GFLOPs",
         f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "
         f"in {sidecar['seconds']:.1f} s (resumed after {sidecar['resumed_generations']})",
@@ -243,6 +283,16 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
         lines.append(f"hat: warning: {sidecar['warning']}")
     lines.append(f"wrote {outputs.yaml} (+ {outputs.sidecar.name}, {outputs.log_csv.name}, {outputs.plot.name})")
     return "\n".join(lines)
+
+
+def budget_text(sidecar: dict[str, Any]) -> str:
+    """'27 ms', or '50 % of 12.6-45.6 ms = 29.1 ms' for a relative budget."""
+    if sidecar.get("latency_budget_pct") is None:
+        return f"{sidecar['latency_budget_ms']:g} ms"
+    fastest, slowest = sidecar["achievable_predicted_ms"]
+    return (
+        f"{sidecar['latency_budget_pct']:g} % of {fastest:.4g}-{slowest:.4g} ms = {sidecar['latency_budget_ms']:.4g} ms"
+    )
 
 
 class _ProgressBar:
