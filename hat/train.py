@@ -368,7 +368,8 @@ def train_subtransformer(
     config = read_subconfig(config_path)
     task.space.validate(config, source=str(config_path))
     average_last = task.average_last if average_last is None else average_last
-    settings = _keeping_checkpoints(_settings_for(world, task, overrides or {}, subtransformer=True, cpu=cpu), average_last)
+    settings = _settings_for(world, task, overrides or {}, subtransformer=True, cpu=cpu)
+    settings = _keeping_checkpoints(settings, average_last)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu)
     if init not in ("scratch", "inherit"):
         raise HatError(f"--init must be 'scratch' or 'inherit', got '{init}'")

@@ -1,4 +1,5 @@
-"""Our model on imported HAT weights equals HAT's own code on the same weights: MultiheadAttentionSuper (self- and encoder-decoder attention), the
+"""Our model on imported HAT weights equals HAT's own code on the same weights:
+MultiheadAttentionSuper (self- and encoder-decoder attention), the
 TransformerEncoderLayer / TransformerDecoderLayer, and the whole TransformerEncoder +
 TransformerDecoder of transformer_super.py (logits), at sampled SubTransformers. HAT's fused
 in_proj layout, layer wiring, embedding scaling, sliced positions and arbitrary encoder-decoder
