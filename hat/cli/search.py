@@ -19,6 +19,9 @@ def register(subparsers) -> None:
     search.add_argument("--latency-budget", required=True, type=float, metavar="MS")
     search.add_argument("--out", required=True, type=Path, help="SubTransformer YAML to write")
     search.add_argument("--hardware", help="target hardware; must match the predictor's (default: the predictor's)")
+    search.add_argument(
+        "--confidence", type=float, help="keep the predictor's upper bound at this confidence (e.g. 0.9) under budget"
+    )
     search.add_argument("--seed", type=int, default=1)
     search.add_argument("--population", type=int, default=125)
     search.add_argument("--parents", type=int, help="default: population / 5")
@@ -72,6 +75,7 @@ def _search(args) -> int:
         measure_threads=args.measure_threads,
         device=args.device,
         threads=args.threads,
+        confidence=args.confidence,
     )
     run_search(request, progress=not args.no_progress)
     return 0

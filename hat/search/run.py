@@ -45,6 +45,18 @@ class SearchRequest:
     measure_threads: int | None = None  # torch CPU threads for the measurement (None: torch's default)
     device: str = "cpu"  # where the supernet scores candidates
     threads: int | None = None  # torch CPU threads for scoring (None: torch's default)
+    confidence: float | None = None  # search under the predictor's upper bound at this confidence
+
+
+def latency_function(predictor: Any, confidence: float | None, path: Path):
+    """What the search holds under the budget: the prediction, or its upper bound at `confidence`
+    (`hat.predictor.interval`: the budget is then met with that probability)."""
+    if confidence is None:
+        return predictor.predict_ms
+    factor = predictor.upper_factor(confidence)
+    if factor == float("inf"):
+        raise HatError(f"{path}: too few calibration rows for --confidence {confidence:g}")
+    return lambda configs: predictor.predict_ms(configs) * factor
 
 
 def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
@@ -73,8 +85,9 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
             raise HatError(f"{flag} must be >= 1, got {threads}")
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
+    latency_ms = latency_function(predictor, request.confidence, request.predictor)
     space = request.task.space
-    achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
+    achievable = check_budget(space, latency_ms, request.budget_ms)
 
     fitness = _inherited_loss(request)
     identity = {
@@ -89,7 +102,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
         result = evolve(
             space,
             fitness,
-            predictor.predict_ms,
+            latency_ms,
             request.budget_ms,
             request.settings,
             state_path=outputs.state,
@@ -151,7 +164,7 @@ def build_sidecar(
         "space": task.space.name,
         "hardware": hardware,
         "latency_budget_ms": request.budget_ms,
-        "predicted_latency_ms": result.best_predicted_ms,
+        **_latency_bounds(request, result, predictor),
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
         "fitness_definition": "inherited-weight validation loss (label-smoothed CE, base 2, per target token)",
@@ -177,20 +190,32 @@ def build_sidecar(
         "warning": None,
     }
     if measured is not None:
-        measured_ms = measured["latency_ms"]
+        measured_ms, predicted_ms = measured["latency_ms"], sidecar["predicted_latency_ms"]
         sidecar["measured"] = {
             **measured,
-            "predicted_ms": result.best_predicted_ms,
-            "error_pct": 100 * (result.best_predicted_ms - measured_ms) / measured_ms,
+            "predicted_ms": predicted_ms,
+            "error_pct": 100 * (predicted_ms - measured_ms) / measured_ms,
             "over_budget_pct": 100 * (measured_ms - request.budget_ms) / request.budget_ms,
         }
         if measured_ms > (1 + OVER_BUDGET_WARNING) * request.budget_ms:
             sidecar["warning"] = (
                 f"measured {measured_ms:.4g} ms on {measured['device']} is "
                 f"{sidecar['measured']['over_budget_pct']:.0f} % over the {request.budget_ms:g} ms budget "
-                f"(predicted {result.best_predicted_ms:.4g} ms)"
+                f"(predicted {predicted_ms:.4g} ms)"
             )
     return sidecar
+
+
+def _latency_bounds(request: SearchRequest, result: SearchResult, predictor: Any) -> dict[str, Any]:
+    """The best config's prediction, its upper bound at the requested confidence (the figure the
+    search held under the budget) and the estimated probability that it meets the budget."""
+    predicted_ms = float(predictor.predict_ms([result.best])[0])
+    return {
+        "predicted_latency_ms": predicted_ms,
+        "confidence": request.confidence,
+        "upper_bound_ms": None if request.confidence is None else result.best_predicted_ms,
+        "budget_probability": predictor.budget_probability(predicted_ms, request.budget_ms),
+    }
 
 
 def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
