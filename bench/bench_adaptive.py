@@ -50,10 +50,11 @@ def stopped_rows(features, target_ms, pool, rule: StopRule, seed: int, flagged) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5, help="split seeds 0..K-1")
+    parser.add_argument("--sets", type=int, nargs="*", help="only these sets (0-7, in the table's order)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rule = StopRule(ceiling=1600)  # the pool is the 1600 training rows
-    sets = load_sets()
+    sets = load_sets([name for index, name in enumerate(LABELS) if args.sets is None or index in args.sets])
     print(f"stop rule: {rule}")
     print(f"{'set':16} {'all 1600':>8} {'random':>7} {'rows':>6} {'in order':>8} {'rows':>6} "
           f"{'guarded':>8} {'rows':>6}   "

@@ -39,6 +39,8 @@ class RunSummary:
     params: int | None
     flops: int | None
     run: str
+    budget_met: bool | None = None  # measured latency within the budget (measured hardware only)
+    budget_probability: float | None = None  # the predictor's estimate that the budget is met
 
     @property
     def latency_ms(self) -> float | None:
@@ -112,6 +114,7 @@ def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, 
         "predicted_latency_ms": search.get("predicted_latency_ms"),
         "measured_latency_ms": measured_ms,
         "measured_device": profile.get("latency_device", measured.get("device")),
+        "budget_probability": search.get("budget_probability"),
         "fitness": search.get("fitness"),
     }
 
@@ -132,6 +135,8 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         params=profile.get("params"),
         flops=profile.get("flops"),
         run=str(run_dir),
+        budget_met=None if profile.get("measured_latency_ms") is None else profile["measured_latency_ms"] <= budget_ms,
+        budget_probability=profile.get("budget_probability"),
     )
 
 

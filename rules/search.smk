@@ -27,6 +27,9 @@ rule search:
         measure_threads=measure_threads_arg,
         valid_batches=valid_batches_arg,
         device=lambda wildcards: settings(wildcards.task)["device"],
+        confidence=lambda wildcards: (
+            "" if (c := stage(wildcards.task, "search")["confidence"]) is None else f"--confidence {c}"
+        ),
     threads: 2
     resources:
         gpu=gpus,
@@ -42,4 +45,4 @@ rule search:
         " --predictor {input.predictor} --latency-budget {wildcards.lat} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
         " {params.valid_batches} --device {params.device} --threads {threads} --measure {params.measure}"
-        " --measure-threads {params.measure_threads} --no-progress --out {output.config} > {log} 2>&1"
+        " --measure-threads {params.measure_threads} {params.confidence} --no-progress --out {output.config} > {log} 2>&1"

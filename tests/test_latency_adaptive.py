@@ -77,3 +77,21 @@ def test_stop_rule_reasons():
     assert [rule.next_rows(n) for n in (0, 100, 250, 300)] == [100, 150, 300, 300]
     with pytest.raises(HatError, match="floor 10 must be >= 25"):
         StopRule(floor=10).check()
+
+
+def test_predictor_page_draws_the_recordings_learning_curve(tmp_path):
+    from hat.cli import main as hat_main
+    from hat.predictor import load_predictor
+
+    out = tmp_path / "cpu.csv"
+    _record(out, StopRule(floor=50, round_rows=25, ceiling=100))
+    predictor_file = tmp_path / "p.pt"
+    assert (
+        hat_main(["predictor", "train", str(out), "--task", "demo", "--hardware", "cpu", "--out", str(predictor_file)])
+        == 0
+    )
+    png = predictor_file.with_suffix(".png").read_bytes()
+    assert int.from_bytes(png[16:20], "big") == 2 * 5 * 120  # two panels: held-out rows, learning curve
+    predictor = load_predictor(predictor_file)
+    assert len(predictor.interval["scores"]) == predictor.meta["training_data"]["train_rows"]
+    assert set(predictor.metrics["upper_bound_coverage_pct"]) == {"0.8", "0.9", "0.95"}

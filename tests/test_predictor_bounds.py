@@ -34,11 +34,15 @@ def _no_larger(config: SubConfig, space, rng: random.Random) -> SubConfig:
         decoder_embed_dim=at_most(config.decoder_embed_dim, space.decoder_embed_choice),
         encoder_layer_num=encoder_layers,
         decoder_layer_num=decoder_layers,
-        encoder_ffn_embed_dim=per_layer(config.encoder_ffn_embed_dim, space.encoder_ffn_embed_dim_choice, encoder_layers),
+        encoder_ffn_embed_dim=per_layer(
+            config.encoder_ffn_embed_dim, space.encoder_ffn_embed_dim_choice, encoder_layers
+        ),
         encoder_self_attention_heads=per_layer(
             config.encoder_self_attention_heads, space.encoder_self_attention_heads_choice, encoder_layers
         ),
-        decoder_ffn_embed_dim=per_layer(config.decoder_ffn_embed_dim, space.decoder_ffn_embed_dim_choice, decoder_layers),
+        decoder_ffn_embed_dim=per_layer(
+            config.decoder_ffn_embed_dim, space.decoder_ffn_embed_dim_choice, decoder_layers
+        ),
         decoder_self_attention_heads=per_layer(
             config.decoder_self_attention_heads, space.decoder_self_attention_heads_choice, decoder_layers
         ),
@@ -68,7 +72,9 @@ def test_a_no_larger_config_is_never_predicted_slower(rows):
     violations, coefficients = 0, []
     for _ in range(8):  # 8 fits, each on its own `rows` noisy rows
         train = [space.sample(rng) for _ in range(rows)]
-        fitted = fit_predictor(np.array([hat_features(c) for c in train]), _noisy_device_ms(train, noise), "cost", 0, "x")
+        fitted = fit_predictor(
+            np.array([hat_features(c) for c in train]), _noisy_device_ms(train, noise), "cost", 0, "x"
+        )
         coefficients.append(fitted["parameters"]["coefficients"].numpy())
         predictor = Predictor(fitted)
         big = [space.sample(rng) for _ in range(250)]
@@ -76,3 +82,30 @@ def test_a_no_larger_config_is_never_predicted_slower(rows):
         violations += int((predictor.predict_ms(small) > predictor.predict_ms(big) * (1 + 1e-12)).sum())
     assert violations == 0
     assert min(c.min() for c in coefficients) >= 0.0
+
+
+def test_upper_bound_covers_the_stated_share_of_new_rows():
+    """Skewed noise (CPU timings have a slow shoulder): the 90 % bound covers 90 % of fresh rows."""
+    from hat.predictor import build_predictor, cost_terms
+
+    task = load_task("demo")
+    rng, noise = random.Random(5), np.random.default_rng(5)
+    configs = [task.latency_space.sample(rng) for _ in range(2600)]
+    terms = cost_terms(np.array([hat_features(c) for c in configs]))
+    measured = terms @ (1.0 / terms.mean(axis=0)) * (1 + noise.gamma(2.0, 0.02, len(configs)))  # [N] ms
+    features = np.array([hat_features(c) for c in configs])
+    predictor, heldout = build_predictor(
+        features[:600], measured[:600], method="cost", seed=0, task=task, hardware="cpu", data_info={"file": "s"}
+    )
+    interval = predictor.interval
+    assert len(interval["scores"]) == 480  # the training rows, each scored by a fit without it
+    heldout_covered = measured[heldout.rows] <= heldout.predicted_ms * predictor.upper_factor(0.9)
+    assert predictor.metrics["upper_bound_coverage_pct"]["0.9"] == pytest.approx(
+        100 * heldout_covered.mean()
+    )  # 120 rows: ±3 points
+    fresh = slice(600, None)  # 2000 rows neither the fit nor the calibration saw
+    for confidence in (0.8, 0.9, 0.95):
+        covered = measured[fresh] <= predictor.predict_features(features[fresh]) * predictor.upper_factor(confidence)
+        assert 100 * covered.mean() == pytest.approx(100 * confidence, abs=2.5)
+    probability = predictor.budget_probability(100.0, 100.0 * predictor.upper_factor(0.9))
+    assert probability == pytest.approx(0.9, abs=1 / 481)

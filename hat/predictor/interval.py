@@ -8,7 +8,7 @@ is out-of-sample (cross-conformal; a plain split would spend rows on calibration
 confidence c the upper bound is `predicted · (1 + q)`, q the ⌈(n + 1)·c⌉-th smallest of the n
 scores — the split-conformal quantile, which covers a new exchangeable row with probability ≥ c —
 and +∞ when ⌈(n + 1)·c⌉ > n (too few rows for that confidence). The file carries the sorted scores,
-so any confidence can be asked for later, and the coverage of the bound on the held-out rows.
+so any confidence can be asked for later; its metrics give the bound's coverage on the held-out rows.
 """
 
 from __future__ import annotations

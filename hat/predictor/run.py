@@ -95,8 +95,8 @@ def build_predictor(
             "score": SCORE,
             "method": f"cross-conformal: {CALIBRATION_FOLDS}-fold out-of-fold scores of the training rows",
             "scores": torch.tensor(scores, dtype=torch.float64),
-            "coverage_pct": coverage(scores, target_ms[heldout][scored], predicted_ms[scored]),
         }
+        meta["metrics"]["upper_bound_coverage_pct"] = coverage(scores, target_ms[heldout][scored], predicted_ms[scored])
     return Fitted(predictor, HeldOut(heldout, predicted_ms))
 
 
@@ -154,7 +154,8 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
     flags = [drift_flags[i] for i in heldout.rows]
     measured = target_ms[heldout.rows]
     write_heldout_csv(out.with_suffix(".predictions.csv"), heldout.rows, measured, heldout.predicted_ms, flags)
-    write_heldout_plot(out.with_suffix(".png"), measured, heldout.predicted_ms, flags, predictor.meta)
+    curve = _learning_curve(Path(csv))
+    write_heldout_plot(out.with_suffix(".png"), measured, heldout.predicted_ms, flags, predictor.meta, curve)
     metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
     write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
     save_predictor(predictor, out)
@@ -171,3 +172,11 @@ def learning_point(features: np.ndarray, target_ms: np.ndarray, drift_flagged: n
         metrics = latency_metrics(target_ms[steady], predicted)
         point.update(within_10_pct=metrics["within_10_pct"], mape_pct=metrics["mape_pct"])
     return point
+
+
+def _learning_curve(csv: Path) -> list[dict[str, Any]] | None:
+    """The curve `hat latency dataset --samples auto` left in the CSV's sidecar, if any."""
+    from hat.latency.dataset import sidecar_path
+
+    sidecar = sidecar_path(csv)
+    return json.loads(sidecar.read_text()).get("adaptive", {}).get("curve") if sidecar.exists() else None
