@@ -227,6 +227,11 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
         f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "
         f"in {sidecar['seconds']:.1f} s (resumed after {sidecar['resumed_generations']})",
     ]
+    if sidecar["upper_bound_ms"] is not None:
+        lines.append(
+            f"upper bound at confidence {sidecar['confidence']:g}: {sidecar['upper_bound_ms']:.4g} ms "
+            f"(estimated probability of meeting the budget: {sidecar['budget_probability']:.2f})"
+        )
     if sidecar["measured"] is not None:
         measured = sidecar["measured"]
         lines.append(
