@@ -61,10 +61,10 @@ def evaluate(features, target_ms, method, hardware, seed=0):
     return latency_metrics(target_ms[heldout], predicted), seconds, heldout, predicted
 
 
-def load_sets() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def load_sets(names=tuple(LABELS)) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """file name -> (features [N, 10], total ms [N], slow-block mask [N])."""
     sets = {}
-    for name in LABELS:
+    for name in names:
         rows = read_latency_csv(SHARED / name)
         features = np.array([r.features for r in rows])
         target_ms = np.array([r.total_ms for r in rows])

@@ -46,6 +46,7 @@ class RunSummary:
     runtime: str = "torch"  # what the BLEU and latency were measured in (docs/runtime.md)
     precision: str = "fp32"
     model_bytes: int | None = None  # size on disk of what was scored (checkpoint or ONNX graphs)
+    budget_probability: float | None = None  # the predictor's estimate that the budget is met (published hardware)
 
     @property
     def latency_ms(self) -> float | None:
@@ -136,6 +137,7 @@ def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, 
         "measured_device": shipped["environment"]["device"] if shipped else None,
         "measured": shipped or NOT_MEASURABLE.format(search.get("hardware")),
         "search_measured_latency_ms": (search.get("measured") or {}).get("latency_ms"),
+        "budget_probability": search.get("budget_probability"),
         "fitness": search.get("fitness"),
     }
 
@@ -162,6 +164,7 @@ def summarize_run(run_dir: str | Path) -> RunSummary:
         flops=profile.get("flops"),
         run=str(run_dir),
         **read_deployment(run_dir / "bleu.txt"),
+        budget_probability=profile.get("budget_probability"),
     )
 
 

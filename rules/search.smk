@@ -32,6 +32,9 @@ rule search:
         workers=search_workers,
         worker_threads=lambda wildcards, threads: max(1, threads // search_workers(wildcards)),
         runtime=lambda wildcards: runtime_args(wildcards.hw),
+        confidence=lambda wildcards: (
+            "" if (c := stage(wildcards.task, "search")["confidence"]) is None else f"--confidence {c}"
+        ),
     threads: lambda wildcards: 2 * search_workers(wildcards)
     resources:
         gpu=lambda wildcards: gpus(wildcards) * search_workers(wildcards),
@@ -47,5 +50,5 @@ rule search:
         " --predictor {input.predictor} {params.budget} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
         " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads}"
-        " --measure {params.measure} --measure-threads {params.measure_threads} {params.runtime} --no-progress"
+        " --measure {params.measure} --measure-threads {params.measure_threads} {params.runtime} {params.confidence} --no-progress"
         " --out {output.config} > {log} 2>&1"

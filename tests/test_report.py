@@ -12,7 +12,15 @@ import pytest
 
 from hat.cli import main
 from hat.errors import HatError
-from hat.report import RunSummary, merge_profile, pareto_front, parse_run_name, read_bleu, summarize_run
+from hat.report import (
+    SUMMARY_COLUMNS,
+    RunSummary,
+    merge_profile,
+    pareto_front,
+    parse_run_name,
+    read_bleu,
+    summarize_run,
+)
 
 PROFILE = {"config": "sub.yml", "task": "demo", "params": 1234, "flops": 56789, "sentence_length": 30}
 SEARCH = {
@@ -180,3 +188,16 @@ def test_cli_profile_rejects_non_json_stdin(tmp_path, monkeypatch, capsys):
     assert main(["report", "profile", "--search", str(search), "--out", str(out)]) == 2
     assert "hat: error: stdin: not valid JSON" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_summary_says_whether_each_budget_was_met_or_with_what_probability(tmp_path):
+    measured_over = summarize_run(make_run(tmp_path, "cpu@12ms", "BLEU = 3.5\n", predicted=10.5, measured=12.5))
+    measured_within = summarize_run(make_run(tmp_path, "cpu@13ms", "BLEU = 3.5\n", predicted=10.5, measured=12.5))
+    published = make_run(tmp_path, "titanxp@200ms", "BLEU = 20\n", predicted=180.0, measured=None)
+    profile = json.loads((published / "profile.json").read_text())
+    search = {**SEARCH, "predicted_latency_ms": 180.0, "measured": None, "budget_probability": 0.93}
+    (published / "profile.json").write_text(json.dumps(merge_profile(PROFILE, search)))
+    assert profile["budget_probability"] is None  # a sidecar without an interval
+    estimated = summarize_run(published)
+    assert (measured_over.budget_met, measured_within.budget_met, estimated.budget_met) == (False, True, None)
+    assert estimated.budget_probability == 0.93 and SUMMARY_COLUMNS[-2:] == ("budget_met", "budget_probability")

@@ -216,3 +216,31 @@ def test_measured_latency_within_ten_percent_is_not_a_warning(inputs, synthetic_
     monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": within})
     assert main(search_args(inputs, "--measure", "cpu")) == 0
     assert json.loads(inputs["out"].with_suffix(".json").read_text())["warning"] is None
+
+
+def test_search_with_confidence_keeps_the_upper_bound_under_budget(tmp_path, inputs, synthetic_fitness):
+    task = load_task("demo")
+    rng, noise = random.Random(1), np.random.default_rng(1)
+    configs = [task.latency_space.sample(rng) for _ in range(200)]
+    noisy_ms = np.array(synthetic_latency(configs)) * (1 + 0.05 * noise.standard_normal(200))  # a noisy device
+    predictor, _ = build_predictor(
+        np.array([hat_features(c) for c in configs]), noisy_ms, method="cost", seed=0, task=task, hardware="cpu",
+        data_info={"file": "noisy", "sha256": "0"},
+    )  # fmt: skip
+    path = tmp_path / "noisy.pt"
+    save_predictor(predictor, path)
+    factor = predictor.upper_factor(0.9)
+    assert 1.03 < factor < 1.15  # 5 % noise: the 90 % bound sits about 1.28 σ above the prediction
+    budgets = np.linspace(inputs["achievable"].fastest_ms * factor * 1.05, inputs["achievable"].slowest_ms, 3)
+    for budget in budgets[::-1]:  # the tightest last
+        args = search_args({**inputs, "predictor": path}, "--confidence", "0.9", budget=budget)
+        assert main(args) == 0
+        sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
+        found = read_subconfig(inputs["out"])
+        assert predictor.upper_ms([found], 0.9)[0] <= budget
+        assert sidecar["confidence"] == 0.9
+        assert sidecar["upper_bound_ms"] == pytest.approx(sidecar["predicted_latency_ms"] * factor)
+        assert sidecar["upper_bound_ms"] <= budget and sidecar["budget_probability"] >= 0.9 - 1 / 161
+    assert main(search_args({**inputs, "predictor": path}, budget=budgets[0])) == 0  # without: the prediction alone
+    plain = json.loads(inputs["out"].with_suffix(".json").read_text())
+    assert plain["upper_bound_ms"] is None and plain["predicted_latency_ms"] > sidecar["predicted_latency_ms"]

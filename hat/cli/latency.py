@@ -5,6 +5,7 @@ Everything here runs where only torch and this package are installed: no fairseq
 
 from __future__ import annotations
 
+import argparse
 import json
 
 
@@ -20,7 +21,12 @@ def register(subparsers) -> None:
     measure.set_defaults(func=_measure)
 
     dataset = commands.add_parser("dataset", help="time N sampled SubTransformers into a HAT-format CSV")
-    dataset.add_argument("--samples", type=int, required=True)
+    dataset.add_argument(
+        "--samples", type=_samples, required=True, help="N, or auto: rounds until the predictor stops improving"
+    )
+    dataset.add_argument("--auto-floor", type=int, default=100, help="--samples auto: rows of the first round")
+    dataset.add_argument("--auto-round", type=int, default=25, help="--samples auto: rows per later round")
+    dataset.add_argument("--auto-ceiling", type=int, default=2000, help="--samples auto: at most this many rows")
     dataset.add_argument("--out", required=True, help="CSV; OUT.partial while recording, OUT.env.json sidecar")
     dataset.add_argument("--seed", type=int, default=0)
     dataset.add_argument(
@@ -86,6 +92,15 @@ def _measure(args) -> int:
     return 0
 
 
+def _samples(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of samples or 'auto', got {text!r}") from None
+
+
 def _dataset(args) -> int:
     from pathlib import Path
 
@@ -94,22 +109,49 @@ def _dataset(args) -> int:
 
     require_writable_dir(Path(args.out).parent)  # before the calibration's minutes, not after them
     meter = _meter(args)
-    summary = record_dataset(
-        args.out,
+    record = dict(
         task=meter.task,
-        samples=args.samples,
         seed=args.seed,
         measure=meter.measure,
         settings=DriftSettings(tolerance=args.tolerance, check_every=args.check_every),
         protocol=meter.protocol(),
         progress=not args.no_progress,
     )
+    if args.samples == "auto":
+        return _dataset_auto(args, record)
+    summary = record_dataset(args.out, samples=args.samples, **record)
     print(
         f"{args.out}: {summary.rows} rows ({summary.resumed_rows} resumed, "
         f"{summary.remeasured_rows} re-measured, {summary.normalized_rows} normalized, "
         f"{summary.flagged_rows} flagged for drift)"
     )
     return 0
+
+
+def _dataset_auto(args, record) -> int:
+    from hat.latency.adaptive import StopRule, record_adaptive
+
+    rule = StopRule(floor=args.auto_floor, round_rows=args.auto_round, ceiling=args.auto_ceiling)
+    adaptive = record_adaptive(args.out, rule=rule, accuracy=_accuracy(record["task"], args.seed), **record)
+    last = adaptive["curve"][-1]
+    print(f"{args.out}: {adaptive['rows']} rows, out-of-fold ±10 % {last['within_10_pct']} %; {adaptive['stopped']}")
+    return 0
+
+
+def _accuracy(task, seed: int):
+    """CSV -> the default predictor's out-of-fold accuracy over its steady rows (the stop rule's input)."""
+    import numpy as np
+
+    from hat.latency.table import read_latency_csv
+    from hat.predictor.run import learning_point
+
+    def accuracy(csv) -> dict:
+        rows = read_latency_csv(csv, space=task.latency_space, min_rows=0)
+        features = np.array([row.features for row in rows])  # [N, 10]
+        target_ms = np.array([row.total_ms for row in rows])  # [N]
+        return learning_point(features, target_ms, np.array([row.drift_flag == 1 for row in rows]), seed)
+
+    return accuracy
 
 
 def _fetch(args) -> int:

@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     )
     search.add_argument("--out", required=True, type=Path, help="SubTransformer YAML to write")
     search.add_argument("--hardware", help="target hardware; must match the predictor's (default: the predictor's)")
+    search.add_argument(
+        "--confidence", type=float, help="keep the predictor's upper bound at this confidence (e.g. 0.9) under budget"
+    )
     search.add_argument("--seed", type=int, default=1)
     search.add_argument("--population", type=int, default=125)
     search.add_argument("--parents", type=int, help="default: population / 5")
@@ -92,6 +95,7 @@ def _search(args) -> int:
         workers=args.workers,
         runtime=args.runtime,
         precision=args.precision,
+        confidence=args.confidence,
     )
     run_search(request, progress=not args.no_progress)
     return 0

@@ -4,6 +4,11 @@ for the share of rows within ±10 %.
 `fit_huber` gives a Huber fit on relative residuals (rows measured 15–30 % slow in HAT's drifted
 blocks count linearly, not squared); `fit_tolerance` refines it to put as many rows as possible
 within ±10 %; `fit_cost` chains the two on terms scaled to unit spread.
+
+Every coefficient is constrained to be >= 0: a term is a cost (FLOPs, bytes, layers, heads), and
+each term grows with every width, head count and depth, so a SubTransformer no larger than another
+in every dimension is never predicted slower — however few rows the fit saw (issue #17: a free fit
+on 40 rows gave a decoder layer a negative cost and ranked a smaller model slower).
 """
 
 from __future__ import annotations
@@ -21,21 +26,50 @@ def robust_scale(relative_residual: np.ndarray) -> float:
     return float(np.median(np.abs(relative_residual - np.median(relative_residual))) / 0.6745)
 
 
+def nonnegative_least_squares(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """argmin ||matrix·β − target||² subject to β >= 0 (Lawson & Hanson's active-set method).
+
+    Columns whose coefficient would be negative are held at 0; the rest are solved by least squares
+    on the normal equations (T×T, T the term count; minimum norm, so collinear columns are fine)."""
+    gram, moment = matrix.T @ matrix, matrix.T @ target  # [T, T], [T]
+    columns = len(moment)
+    coefficients, free = np.zeros(columns), np.zeros(columns, dtype=bool)
+    tolerance = 1e-10 * np.abs(moment).max()
+    for _ in range(3 * columns):
+        gradient = moment - gram @ coefficients  # [T]: −½ d||·||²/dβ
+        if free.all() or gradient[~free].max() <= tolerance:
+            break
+        free[np.argmax(np.where(free, -np.inf, gradient))] = True
+        while free.any():
+            trial = np.zeros(columns)
+            trial[free] = np.linalg.lstsq(gram[np.ix_(free, free)], moment[free], rcond=None)[0]
+            if (trial[free] > 0).all():
+                coefficients = trial
+                break
+            blocked = free & (trial <= 0)  # step from the feasible point until one coefficient hits 0
+            step = np.min(coefficients[blocked] / (coefficients[blocked] - trial[blocked]))
+            coefficients = coefficients + step * (trial - coefficients)
+            free &= coefficients > 0
+            coefficients[~free] = 0.0
+    return coefficients
+
+
 def fit_huber(terms: np.ndarray, target_ms: np.ndarray, iterations: int = 50) -> np.ndarray:
-    """Coefficients minimizing Σ Huber((y − Xβ)/y) by iteratively reweighted least squares.
+    """Non-negative coefficients minimizing Σ Huber((y − Xβ)/y) by iteratively reweighted least squares.
 
     Residuals are relative (a row 3 % off counts the same at 100 ms and 5 s). The Huber threshold
     is HUBER_K robust standard deviations (MAD/0.6745) of the current residuals, so it adapts to
     each device's noise: rows in drifted blocks (15–30 % slow) count linearly, not squared.
-    `terms` must already be normalized (columns of order 1); rank deficiency (e.g. a constant
-    encoder depth) is handled by the minimum-norm least-squares solution.
+    `terms` must already be normalized (columns of order 1); each step is a non-negative least
+    squares (`nonnegative_least_squares`), which also handles rank deficiency (e.g. a constant
+    encoder depth).
     """
     relative = 1.0 / target_ms  # [N]
     weights = np.ones_like(target_ms)
     coefficients = np.zeros(terms.shape[1])
     for _ in range(iterations):
         row_scale = np.sqrt(weights) * relative
-        coefficients = np.linalg.lstsq(terms * row_scale[:, None], target_ms * row_scale, rcond=None)[0]
+        coefficients = nonnegative_least_squares(terms * row_scale[:, None], target_ms * row_scale)
         residual = (target_ms - terms @ coefficients) * relative
         threshold = HUBER_K * robust_scale(residual)
         weights = np.where(np.abs(residual) <= threshold, 1.0, threshold / np.maximum(np.abs(residual), 1e-12))
@@ -50,12 +84,26 @@ def fit_tolerance(terms: np.ndarray, target_ms: np.ndarray, start: np.ndarray) -
     right-skewed) are pulled in, while rows far outside it — the drifted blocks, 15–30 % slow — have
     a flat loss and no pull. The Huber term (threshold HUBER_K·s, s the robust scale of the start's
     residuals) keeps the rows inside the window centred, so MAPE and the ±5 % share stay close to the
-    Huber fit's. Non-convex, hence the Huber start; solved with L-BFGS in float64.
+    Huber fit's. Non-convex, hence the Huber start; solved with L-BFGS in float64 over the terms the
+    start uses (coefficient > 0; the others stay 0). A coefficient the refinement would make negative
+    is set to 0 and the rest refined again, so every coefficient stays >= 0.
     """
+    threshold = HUBER_K * robust_scale(terms @ start / target_ms - 1)
+    coefficients = np.maximum(start, 0.0)
+    for _ in range(len(coefficients)):
+        used = coefficients > 0
+        coefficients[used] = _refine(terms[:, used] / target_ms[:, None], coefficients[used], threshold)
+        if (coefficients >= 0).all():
+            break
+        coefficients = np.maximum(coefficients, 0.0)
+    return coefficients
+
+
+def _refine(scaled: np.ndarray, start: np.ndarray, threshold: float) -> np.ndarray:
+    """fit_tolerance's loss minimized by L-BFGS from `start`; `scaled` = terms / measured, so scaled @ β − 1 = r."""
     import torch
 
-    scaled = torch.tensor(terms / target_ms[:, None], dtype=torch.float64)  # X/y: scaled @ β − 1 = r
-    threshold = HUBER_K * robust_scale(terms @ start / target_ms - 1)
+    scaled = torch.tensor(scaled, dtype=torch.float64)
     coefficients = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS(
         [coefficients], max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-12, line_search_fn="strong_wolfe"
@@ -85,6 +133,7 @@ def fit_cost(terms: np.ndarray, target_ms: np.ndarray) -> tuple[np.ndarray, np.n
 
 FIT_DESCRIPTION = {
     "start": {"loss": "huber on relative residuals", "k": HUBER_K, "scale": "MAD", "solver": "IRLS, 50 steps"},
+    "constraint": "every coefficient >= 0 (non-negative least squares steps; L-BFGS over the positive ones)",
     "loss": "sigmoid count outside ±tolerance + huber_weight · huber(residual / (k · robust σ of start))",
     "tolerance": TOLERANCE,
     "softness": SOFTNESS,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from hat.errors import HatError
+from hat.predictor.interval import budget_probability, upper_factor
 from hat.predictor.kinds import KINDS, Configs
 from hat.space import SubConfig, hat_features
 
@@ -52,6 +53,27 @@ class Predictor:
     @property
     def needs_configs(self) -> bool:
         return KINDS[self.kind].needs_configs
+
+    @property
+    def interval(self) -> dict[str, Any] | None:
+        """The conformal interval (`interval.py`): scores, coverage; None for kinds without one."""
+        return self.meta.get("interval")
+
+    def upper_factor(self, confidence: float) -> float:
+        """Upper bound / prediction at `confidence` (e.g. 0.9: the device is no slower with probability 0.9)."""
+        if self.interval is None:
+            raise HatError(f"a {self.kind} predictor carries no prediction interval (retrain it with a cost kind)")
+        return upper_factor(self.interval["scores"].tolist(), confidence)
+
+    def upper_ms(self, configs: Sequence[SubConfig], confidence: float) -> np.ndarray:
+        """The upper bound on each config's latency at `confidence`, [N] ms."""
+        return self.predict_ms(configs) * self.upper_factor(confidence)
+
+    def budget_probability(self, predicted_ms: float, budget_ms: float) -> float | None:
+        """Estimated probability that a config predicted at `predicted_ms` runs within `budget_ms`."""
+        if self.interval is None:
+            return None
+        return budget_probability(self.interval["scores"].numpy(), predicted_ms, budget_ms)
 
     def predict_ms(self, configs: Sequence[SubConfig]) -> np.ndarray:
         """Total latency (encoder + decoder, ms) of each config, as one batched [N] array."""

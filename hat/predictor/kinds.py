@@ -35,6 +35,7 @@ class Kind:
 
     name: str
     needs_configs: bool  # fits and predicts from every row's per-layer config
+    calibrated: bool  # the file carries a conformal interval (`interval.py`: CALIBRATION_FOLDS more fits)
     fit: Callable[..., dict[str, Any]]
     predict: Callable[[dict[str, Any], np.ndarray, Configs], np.ndarray]
 
@@ -92,9 +93,10 @@ def _predict_mlp_kind(meta: dict[str, Any], features: np.ndarray, configs: Confi
 KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("cost", needs_configs=False, fit=_fit_cost_kind, predict=_predict_cost_kind),
-        Kind("cost-per-layer", needs_configs=True, fit=_fit_cost_kind, predict=_predict_cost_kind),
-        Kind("hat-mlp", needs_configs=False, fit=_fit_mlp_kind, predict=_predict_mlp_kind),
+        Kind("cost", needs_configs=False, calibrated=True, fit=_fit_cost_kind, predict=_predict_cost_kind),
+        Kind("cost-per-layer", needs_configs=True, calibrated=True, fit=_fit_cost_kind, predict=_predict_cost_kind),
+        # HAT's recipe takes minutes per fit: no cross-fitted interval
+        Kind("hat-mlp", needs_configs=False, calibrated=False, fit=_fit_mlp_kind, predict=_predict_mlp_kind),
     )
 }
 METHODS = tuple(KINDS)  # the kind strings (`--method` choices, the file's `kind`)

@@ -11,6 +11,7 @@ import numpy as np
 from hat.io import atomic_path, text_errors
 from hat.latency.table import read_latency_csv
 from hat.predictor.file import Predictor
+from hat.predictor.interval import upper_factor
 from hat.predictor.kinds import require_configs
 from hat.tasks import BUILTIN_TASKS, load_task
 
@@ -26,32 +27,45 @@ def write_heldout_csv(path, indices, measured_ms, predicted_ms, drift_flags) -> 
             writer.writerow([index + 1, repr(float(measured)), repr(float(predicted)), f"{error:.3f}", flag or ""])
 
 
-def write_heldout_plot(path, measured_ms, predicted_ms, drift_flags, meta: dict[str, Any]) -> None:
-    """Predicted vs measured on the held-out rows, with the ±10 % band; rows the drift guard
-    flagged (not scored, see `build_predictor`) in red."""
+def write_heldout_plot(path, measured_ms, predicted_ms, drift_flags, meta: dict[str, Any], learning_curve=None) -> None:
+    """Predicted vs measured on the held-out rows, with the ±10 % band and the 90 % upper bound
+    (rows above its line are covered); rows the drift guard flagged (not scored, see
+    `build_predictor`) in red. With `learning_curve` (the adaptive recording's, from the dataset
+    sidecar) a second panel shows rows -> out-of-fold ±10 % share."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     metrics = meta["metrics"]
-    figure, axes = plt.subplots(figsize=(5, 5))
+    panels = 2 if learning_curve else 1
+    figure, all_axes = plt.subplots(1, panels, figsize=(5 * panels, 5), squeeze=False)
+    axes = all_axes[0][0]
     low, high = float(min(measured_ms.min(), predicted_ms.min())), float(max(measured_ms.max(), predicted_ms.max()))
     line = np.array([low, high])
     axes.plot(line, line, color="black", linewidth=1, label="exact")
     axes.fill_between(line, 0.9 * line, 1.1 * line, color="grey", alpha=0.25, label="±10 %")
+    title = f"MAPE {metrics['mape_pct']:.1f} %, ±10 % {metrics['within_10_pct']:.0f} %"
+    if meta.get("interval"):
+        factor = upper_factor(meta["interval"]["scores"].tolist(), 0.9)
+        coverage = metrics["upper_bound_coverage_pct"]["0.9"]
+        axes.plot(line, line / factor, color="green", linestyle="--", label=f"90 % upper bound (×{factor:.3f})")
+        title += f", 90 % bound covers {coverage:.0f} %"
     flagged = np.array([flag == 1 for flag in drift_flags], dtype=bool)  # [N]
     axes.scatter(measured_ms[~flagged], predicted_ms[~flagged], s=6, alpha=0.6)
     if flagged.any():
         axes.scatter(measured_ms[flagged], predicted_ms[flagged], s=6, color="red", label="drift-flagged")
     axes.set_xlabel("measured latency (ms)")
     axes.set_ylabel("predicted latency (ms)")
-    axes.set_title(
-        f"{meta['task']} / {meta['hardware']} ({meta['kind']}): MAPE {metrics['mape_pct']:.1f} %, "
-        f"±10 % {metrics['within_10_pct']:.0f} %",
-        fontsize=9,
-    )
+    axes.set_title(f"{meta['task']} / {meta['hardware']} ({meta['kind']}): {title}", fontsize=8)
     axes.legend(loc="upper left")
+    if learning_curve:
+        curve_axes = all_axes[0][1]
+        points = [p for p in learning_curve if p.get("within_10_pct") is not None]
+        curve_axes.plot([p["rows"] for p in points], [p["within_10_pct"] for p in points], marker="o")
+        curve_axes.set_xlabel("rows recorded")
+        curve_axes.set_ylabel("out-of-fold share within ±10 % (%)")
+        curve_axes.set_title("--samples auto: learning curve", fontsize=8)
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=120)

@@ -11,6 +11,7 @@ import numpy as np
 
 from hat.errors import HatError
 from hat.predictor.file import FILE_FORMAT, FILE_VERSION, Predictor, save_predictor
+from hat.predictor.interval import CALIBRATION_FOLDS, SCORE, conformal_scores, coverage, out_of_fold_predictions
 from hat.predictor.kinds import Configs, fit_predictor, get_kind, require_configs
 from hat.predictor.metrics import heldout_split, latency_metrics
 
@@ -47,8 +48,13 @@ def build_predictor(
     `drift_flagged` ([N] bool, from our CSVs' drift_flag column) marks rows the drift guard could
     not confirm: the split stays the same, but they are left out of the fit and of the metrics,
     which then describe the device in its steady state. HAT's CSVs have no flags.
-    `configs` are the rows' per-layer configs (None where a row has none); `cost-per-layer` needs all."""
-    if get_kind(method).needs_configs:
+    `configs` are the rows' per-layer configs (None where a row has none); `cost-per-layer` needs all.
+    A calibrated kind also gets its conformal interval from the training rows (`interval.py`) and
+    the interval's coverage on the held-out rows."""
+    import torch
+
+    kind = get_kind(method)
+    if kind.needs_configs:
         require_configs(configs, len(target_ms), data_info["file"])
     train, heldout = heldout_split(len(target_ms), seed)
     if len(train) < MIN_TRAIN_ROWS:
@@ -60,18 +66,12 @@ def build_predictor(
             f"{data_info['file']}: {int(steady.sum())} of {len(target_ms)} rows not flagged for drift, "
             f"at least {MIN_TRAIN_ROWS + 5} needed (re-record the flagged rows on a steady device)"
         )
+
+    fit_inputs = {"method": method, "seed": seed, "hardware": hardware, "configs": configs, "space": task.latency_space}
     meta = {
         "format": FILE_FORMAT,
         "version": FILE_VERSION,
-        **fit_predictor(
-            features[fit_rows],
-            target_ms[fit_rows],
-            method,
-            seed,
-            hardware,
-            configs=_pick(configs, fit_rows),
-            space=task.latency_space,
-        ),
+        **_fit(features, target_ms, fit_rows, **fit_inputs),
         "target": "latency_mean_encoder + latency_mean_decoder (ms)",
         "task": task.name,
         "space": task.space.name,
@@ -89,7 +89,41 @@ def build_predictor(
     predicted_ms = predictor.predict(features[heldout], _pick(configs, heldout))  # [H]
     scored = steady[heldout]
     meta["metrics"] = latency_metrics(target_ms[heldout][scored], predicted_ms[scored])
+    if kind.calibrated:
+        scores = conformal_scores(target_ms[fit_rows], out_of_fold_ms(features, target_ms, fit_rows, **fit_inputs))
+        meta["interval"] = {
+            "score": SCORE,
+            "method": f"cross-conformal: {CALIBRATION_FOLDS}-fold out-of-fold scores of the training rows",
+            "scores": torch.tensor(scores, dtype=torch.float64),
+        }
+        meta["metrics"]["upper_bound_coverage_pct"] = coverage(scores, target_ms[heldout][scored], predicted_ms[scored])
     return Fitted(predictor, HeldOut(heldout, predicted_ms))
+
+
+def _fit(features, target_ms, rows, *, method, seed, hardware, configs, space) -> dict[str, Any]:
+    return fit_predictor(features[rows], target_ms[rows], method, seed, hardware, _pick(configs, rows), space)
+
+
+def out_of_fold_ms(
+    features: np.ndarray,
+    target_ms: np.ndarray,
+    rows: np.ndarray,
+    *,
+    method: str,
+    seed: int,
+    hardware: str,
+    configs: Configs = None,
+    space: Any = None,
+) -> np.ndarray:
+    """[len(rows)] predictions of `rows`, each by `method` fitted on the other folds of `rows`
+    (`interval.out_of_fold_predictions`): the conformal scores and the learning curve come from them."""
+    inputs = {"method": method, "seed": seed, "hardware": hardware, "configs": configs, "space": space}
+
+    def fit_and_predict(train: np.ndarray, predict: np.ndarray) -> np.ndarray:
+        predictor = Predictor(_fit(features, target_ms, rows[train], **inputs))
+        return predictor.predict(features[rows[predict]], _pick(configs, rows[predict]))
+
+    return out_of_fold_predictions(len(rows), seed, fit_and_predict)
 
 
 def _pick(configs: Configs, rows: np.ndarray) -> list | None:
@@ -123,7 +157,8 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
     flags = [drift_flags[i] for i in heldout.rows]
     measured = target_ms[heldout.rows]
     write_heldout_csv(out.with_suffix(".predictions.csv"), heldout.rows, measured, heldout.predicted_ms, flags)
-    write_heldout_plot(out.with_suffix(".png"), measured, heldout.predicted_ms, flags, predictor.meta)
+    curve = _learning_curve(Path(csv))
+    write_heldout_plot(out.with_suffix(".png"), measured, heldout.predicted_ms, flags, predictor.meta, curve)
     metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
     write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
     save_predictor(predictor, out)
@@ -138,3 +173,23 @@ def measured_vocab_size(csv_path: Path) -> int | None:
 
     sidecar = sidecar_path(csv_path)
     return read_json_object(sidecar).get("vocab_size") if sidecar.is_file() else None
+
+
+def learning_point(features: np.ndarray, target_ms: np.ndarray, drift_flagged: np.ndarray, seed: int) -> dict[str, Any]:
+    """How well the default predictor does on rows it has not seen, from these rows alone: the
+    out-of-fold ±10 % share and MAPE over the steady rows (None with fewer than MIN_TRAIN_ROWS + 5)."""
+    steady = np.flatnonzero(~np.asarray(drift_flagged, dtype=bool))
+    point: dict[str, Any] = {"steady_rows": len(steady), "within_10_pct": None, "mape_pct": None}
+    if len(steady) >= MIN_TRAIN_ROWS + 5:
+        predicted = out_of_fold_ms(features, target_ms, steady, method="cost", seed=seed, hardware="")
+        metrics = latency_metrics(target_ms[steady], predicted)
+        point.update(within_10_pct=metrics["within_10_pct"], mape_pct=metrics["mape_pct"])
+    return point
+
+
+def _learning_curve(csv: Path) -> list[dict[str, Any]] | None:
+    """The curve `hat latency dataset --samples auto` left in the CSV's sidecar, if any."""
+    from hat.latency.dataset import sidecar_path
+
+    sidecar = sidecar_path(csv)
+    return json.loads(sidecar.read_text()).get("adaptive", {}).get("curve") if sidecar.exists() else None

@@ -62,6 +62,18 @@ class SearchRequest:
     workers: int = 1  # processes scoring each generation (cuda: one GPU each, cuda:0..N-1)
     runtime: str = "torch"  # what the model ships in (hat.runtime): the predictor must be for it
     precision: str = "fp32"
+    confidence: float | None = None  # search under the predictor's upper bound at this confidence
+
+
+def latency_function(predictor: Any, confidence: float | None, path: Path):
+    """What the search holds under the budget: the prediction, or its upper bound at `confidence`
+    (`hat.predictor.interval`: the budget is then met with that probability)."""
+    if confidence is None:
+        return predictor.predict_ms
+    factor = predictor.upper_factor(confidence)
+    if factor == float("inf"):
+        raise HatError(f"{path}: too few calibration rows for --confidence {confidence:g}")
+    return lambda configs: predictor.predict_ms(configs) * factor
 
 
 def check_predictor_matches(predictor: Any, request: SearchRequest) -> str:
@@ -120,8 +132,9 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     check_predictor_runtime(predictor, request.runtime, request.precision, request.predictor)
     check_vocabulary_matches(predictor, request)
     request = resolve_budget(request, predictor)
+    latency_ms = latency_function(predictor, request.confidence, request.predictor)
     space = request.task.space
-    achievable = check_budget(space, predictor.predict_ms, request.budget_ms)
+    achievable = check_budget(space, latency_ms, request.budget_ms)
 
     identity = {
         "supernet_sha256": sha256_file(request.supernet),
@@ -135,7 +148,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
         result = evolve(
             space,
             fitness,
-            predictor.predict_ms,
+            latency_ms,
             request.budget_ms,
             request.settings,
             state_path=outputs.state,
@@ -220,7 +233,7 @@ def build_sidecar(
         "precision": request.precision,
         "latency_budget_ms": request.budget_ms,
         "latency_budget_pct": request.budget_pct,
-        "predicted_latency_ms": result.best_predicted_ms,
+        **_latency_bounds(request, result, predictor),
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
         "fitness_definition": "inherited-weight validation loss (label-smoothed CE, base 2, per target token)",
@@ -248,20 +261,32 @@ def build_sidecar(
         "warning": None,
     }
     if measured is not None:
-        measured_ms = measured["latency_ms"]
+        measured_ms, predicted_ms = measured["latency_ms"], sidecar["predicted_latency_ms"]
         sidecar["measured"] = {
             **measured,
-            "predicted_ms": result.best_predicted_ms,
-            "error_pct": 100 * (result.best_predicted_ms - measured_ms) / measured_ms,
+            "predicted_ms": predicted_ms,
+            "error_pct": 100 * (predicted_ms - measured_ms) / measured_ms,
             "over_budget_pct": 100 * (measured_ms - request.budget_ms) / request.budget_ms,
         }
         if measured_ms > (1 + OVER_BUDGET_WARNING) * request.budget_ms:
             sidecar["warning"] = (
                 f"measured {measured_ms:.4g} ms on {measured['device']} is "
                 f"{sidecar['measured']['over_budget_pct']:.0f} % over the {request.budget_ms:g} ms budget "
-                f"(predicted {result.best_predicted_ms:.4g} ms)"
+                f"(predicted {predicted_ms:.4g} ms)"
             )
     return sidecar
+
+
+def _latency_bounds(request: SearchRequest, result: SearchResult, predictor: Any) -> dict[str, Any]:
+    """The best config's prediction, its upper bound at the requested confidence (the figure the
+    search held under the budget) and the estimated probability that it meets the budget."""
+    predicted_ms = float(predictor.predict_ms([result.best])[0])
+    return {
+        "predicted_latency_ms": predicted_ms,
+        "confidence": request.confidence,
+        "upper_bound_ms": None if request.confidence is None else result.best_predicted_ms,
+        "budget_probability": predictor.budget_probability(predicted_ms, request.budget_ms),
+    }
 
 
 def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
@@ -273,6 +298,11 @@ def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
         f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "
         f"in {sidecar['seconds']:.1f} s (resumed after {sidecar['resumed_generations']})",
     ]
+    if sidecar["upper_bound_ms"] is not None:
+        lines.append(
+            f"upper bound at confidence {sidecar['confidence']:g}: {sidecar['upper_bound_ms']:.4g} ms "
+            f"(estimated probability of meeting the budget: {sidecar['budget_probability']:.2f})"
+        )
     if sidecar["measured"] is not None:
         measured = sidecar["measured"]
         lines.append(
