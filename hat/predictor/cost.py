@@ -46,10 +46,11 @@ def nonnegative_least_squares(matrix: np.ndarray, target: np.ndarray) -> np.ndar
             if (trial[free] > 0).all():
                 coefficients = trial
                 break
-            blocked = free & (trial <= 0)  # step from the feasible point until one coefficient hits 0
-            step = np.min(coefficients[blocked] / (coefficients[blocked] - trial[blocked]))
-            coefficients = coefficients + step * (trial - coefficients)
+            blocked = np.flatnonzero(free & (trial <= 0))  # step from the feasible point until one hits 0
+            ratios = coefficients[blocked] / (coefficients[blocked] - trial[blocked])
+            coefficients = coefficients + ratios.min() * (trial - coefficients)
             free &= coefficients > 0
+            free[blocked[np.argmin(ratios)]] = False  # exactly at 0, whatever rounding left there
             coefficients[~free] = 0.0
     return coefficients
 
