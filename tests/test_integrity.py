@@ -170,10 +170,12 @@ def test_search_refuses_an_appended_dictionary(grown_dictionary, tmp_path, capsy
 
 
 class KilledAt(SyntheticDevice):
-    """A device that is slow from `slow_from` on and whose process is killed at call `kill_at`."""
+    """A device that, from `slow_from` on, is slow on every other call (so no two reference checks
+    around a block agree: each block is re-measured, then flagged) and whose process is killed at
+    call `kill_at`."""
 
     def __init__(self, slow_from: int, kill_at: int | None = None):
-        super().__init__(slow_calls=range(slow_from, 10**6))
+        super().__init__(slow_calls=range(slow_from, 10**6, 2))
         self.kill_at = kill_at
 
     def measure(self, config):
@@ -184,13 +186,13 @@ class KilledAt(SyntheticDevice):
 
 def test_sidecar_counts_flagged_and_remeasured_rows_of_every_session(tmp_path):
     out = tmp_path / "d.csv"
-    # Session 1: baseline (3 calls), block 1 (10) + check pass; from call 14 the device is slow:
-    # blocks 2 and 3 are measured twice each and written flagged; killed inside block 4.
+    # Session 1: baseline (calls 0-2), block 1 (3-12) + check 13 pass; from call 14 the device
+    # alternates: blocks 2 and 3 are measured twice each and written flagged; killed inside block 4.
     with pytest.raises(KeyboardInterrupt):
-        _record(out, KilledAt(slow_from=14, kill_at=80), samples=40, max_attempts=2, settle_checks=1)
+        _record(out, KilledAt(slow_from=14, kill_at=80), samples=40, max_attempts=2, check_every=10, baseline_repeats=3)
     assert len(read_latency_csv(partial_path(out), min_rows=0)) == 30 and counts_path(partial_path(out)).is_file()
     # Session 2: the device is back to normal; block 4 passes.
-    summary = _record(out, KilledAt(slow_from=10**6), samples=40, max_attempts=2, settle_checks=1)
+    summary = _record(out, KilledAt(slow_from=10**6), samples=40, max_attempts=2, check_every=10, baseline_repeats=3)
     rows = read_latency_csv(out)
     assert [row.drift_flag for row in rows] == [0] * 10 + [1] * 20 + [0] * 10
     sidecar = json.loads(sidecar_path(out).read_text())

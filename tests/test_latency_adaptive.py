@@ -41,9 +41,8 @@ def _record(out, rule: StopRule):
         task=DEMO,
         seed=1,
         measure=LinearDevice().measure,
-        settings=DriftSettings(settle_wait_s=0.0),
+        settings=DriftSettings(),
         clock=lambda: 1.7e9,
-        sleep=lambda seconds: None,
         progress=False,
     )
 

@@ -192,7 +192,7 @@ def test_cli_profile_rejects_non_json_stdin(tmp_path, monkeypatch, capsys):
 
 def test_summary_says_whether_each_budget_was_met_or_with_what_probability(tmp_path):
     measured_over = summarize_run(make_run(tmp_path, "cpu@12ms", "BLEU = 3.5\n", predicted=10.5, measured=12.5))
-    measured_within = summarize_run(make_run(tmp_path, "cpu@13ms", "BLEU = 3.5\n", predicted=10.5, measured=12.5))
+    measured_within = summarize_run(make_run(tmp_path / "b", "cpu@12ms", "BLEU = 3.5\n", predicted=10.5, measured=11.5))
     published = make_run(tmp_path, "titanxp@200ms", "BLEU = 20\n", predicted=180.0, measured=None)
     profile = json.loads((published / "profile.json").read_text())
     search = {**SEARCH, "predicted_latency_ms": 180.0, "measured": None, "budget_probability": 0.93}
@@ -200,4 +200,4 @@ def test_summary_says_whether_each_budget_was_met_or_with_what_probability(tmp_p
     assert profile["budget_probability"] is None  # a sidecar without an interval
     estimated = summarize_run(published)
     assert (measured_over.budget_met, measured_within.budget_met, estimated.budget_met) == (False, True, None)
-    assert estimated.budget_probability == 0.93 and SUMMARY_COLUMNS[-2:] == ("budget_met", "budget_probability")
+    assert estimated.budget_probability == 0.93 and {"budget_met", "budget_probability"} <= set(SUMMARY_COLUMNS)

@@ -219,12 +219,12 @@ def test_latency_meter_in_each_runtime_times_the_same_config():
     task = load_task("demo")
     config = task.latency_space.smallest(-1)
     for runtime, precision in (("torch", "int8"), ("onnxruntime", "fp32")):
-        meter = LatencyMeter(task, runs=2, warmup=1, threads=1, runtime=runtime, precision=precision)
+        meter = LatencyMeter(task, runs=2, warmup=1, threads=1, vocab_size=512, runtime=runtime, precision=precision)
         measured = meter.measure(config)
         assert measured.encoder_ms > 0 and measured.decoder_ms > 0 and measured.runs == 2
         assert (meter.protocol()["runtime"], meter.protocol()["precision"]) == (runtime, precision)
     with pytest.raises(HatError, match="timed on the CPU only"):
-        LatencyMeter(task, device="cuda", runtime="onnxruntime")
+        LatencyMeter(task, device="cuda", vocab_size=512, runtime="onnxruntime")
 
 
 def test_repeated_sessions_keep_only_configs_timed_again():
