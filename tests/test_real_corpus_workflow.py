@@ -37,6 +37,7 @@ MIN_SACREBLEU = 3.0
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.long,
     pytest.mark.skipif(not (CORPUS / "train.en").is_file(), reason=f"{CORPUS} not present"),
 ]
 

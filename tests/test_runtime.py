@@ -136,6 +136,7 @@ def evaluate(tmp_path_factory, tmp_path, checkpoint, name, *extra):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_ort_beam_search_equals_hat_evaluate_and_int8_keeps_bleu(exports, tmp_path_factory, tmp_path):
     torch_report, torch_hyps = evaluate(tmp_path_factory, tmp_path, exports["torch"], "torch")
     ort_report, ort_hyps = evaluate(tmp_path_factory, tmp_path, exports["fp32"], "ort")
@@ -153,6 +154,7 @@ def test_ort_beam_search_equals_hat_evaluate_and_int8_keeps_bleu(exports, tmp_pa
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_onnx_export_refuses_another_precision_at_evaluation(exports, tmp_path_factory, tmp_path, capsys):
     args = ["evaluate", "--task", "demo", "--checkpoint", str(exports["int8"]), "--precision", "fp32"]
     assert main(args + ["--data", str(corpus_dir(tmp_path_factory)), "--out", str(tmp_path / "b.txt")]) == 2
