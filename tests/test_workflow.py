@@ -56,15 +56,20 @@ def job_counts(result: subprocess.CompletedProcess) -> Counter:
     return Counter({m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE)})
 
 
-def job_resources(output: str) -> dict[str, str]:
-    """rule name -> its `resources:` line, from a dry run's job listing."""
-    resources = {}
+def per_rule(output: str, pattern: str) -> dict[str, str]:
+    """rule name -> the group of `pattern`'s first match in that rule's block of a dry run's listing."""
+    found = {}
     for block in re.split(r"\n(?=rule |localrule )", output):
         name = re.match(r"(?:local)?rule (\w+):", block)
-        line = re.search(r"^\s+resources: (.*)$", block, re.MULTILINE)
+        line = re.search(pattern, block, re.MULTILINE)
         if name and line:
-            resources[name[1]] = line[1]
-    return resources
+            found[name[1]] = line[1]
+    return found
+
+
+def job_resources(output: str) -> dict[str, str]:
+    """rule name -> its `resources:` line, from a dry run's job listing."""
+    return per_rule(output, r"^\s+resources: (.*)$")
 
 
 def write_override(workdir: Path, text: str) -> Path:

@@ -3,10 +3,8 @@ a SLURM dry run shows the resources, the launcher and the update-freq each job w
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from test_workflow import REPO, job_resources, snakemake, write_override
+from test_workflow import REPO, job_resources, per_rule, snakemake, write_override
 
 TARGET = "results/wmt14ende/titanxp@200ms/bleu.txt"
 SLURM = ("--executor", "slurm", "--jobs", "4", "--profile", str(REPO / "profiles/slurm"), "--dry-run")
@@ -24,13 +22,7 @@ def dry_run(tmp_path, config: str) -> str:
 
 def shell_commands(output: str) -> dict[str, str]:
     """rule name -> its shell command, from a dry run with printshellcmds."""
-    commands = {}
-    for block in re.split(r"\n(?=rule |localrule )", output):
-        name = re.match(r"(?:local)?rule (\w+):", block)
-        command = re.search(r"^Shell command: (.*)$", block, re.MULTILINE)
-        if name and command:
-            commands[name[1]] = command[1]
-    return commands
+    return per_rule(output, r"^Shell command: (.*)$")
 
 
 def test_two_8_gpu_nodes_get_nodes_gres_and_one_srun_task_per_gpu(tmp_path):
