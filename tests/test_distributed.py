@@ -187,7 +187,7 @@ def test_two_worker_search_returns_the_serial_result(demo, tmp_path):  # noqa: F
     assert parallel.read_text() == serial.read_text()
     sidecars = [json.loads(path.with_suffix(".json").read_text()) for path in (serial, parallel)]
     assert sidecars[0]["fitness"] == sidecars[1]["fitness"] and sidecars[1]["workers"] == 2
-    logs = [(path.parent / "search_log.csv").read_text().splitlines() for path in (serial, parallel)]
+    logs = [path.with_suffix(".search_log.csv").read_text().splitlines() for path in (serial, parallel)]
     assert [row.rsplit(",", 1)[0] for row in logs[0]] == [row.rsplit(",", 1)[0] for row in logs[1]]  # but seconds
 
 
