@@ -174,7 +174,7 @@ def test_ort_int8_latency_dataset_records_runtime_and_its_predictor_refuses_torc
     from hat.search import predicted_range
 
     csv = tmp_path / "cpu-ort-int8.csv"
-    args = ["latency", "dataset", "--task", "demo", "--samples", "26", "--runs", "1", "--warmup", "0"]
+    args = ["latency", "dataset", "--task", "demo", "--vocab-size", "512", "--samples", "26", "--runs", "1", "--warmup", "0"]
     args += ["--threads", "1", "--runtime", "onnxruntime", "--precision", "int8", "--check-every", "26"]
     assert main(args + ["--tolerance", "10", "--no-progress", "--out", str(csv)]) == 0
     sidecar = json.loads(sidecar_path(csv).read_text())
@@ -197,13 +197,16 @@ def test_ort_int8_latency_dataset_records_runtime_and_its_predictor_refuses_torc
         "budget": (achievable.fastest_ms + achievable.slowest_ms) / 2,
         "out": tmp_path / "run" / "subtransformer.yml",
     }
+    data = tmp_path / "data"  # the dictionary the dataset's --vocab-size 512 stands for
+    data.mkdir()
+    (data / "dict.tgt.txt").write_text("".join(f"t{i} 1\n" for i in range(508)))
     capsys.readouterr()
-    assert main(search_args(inputs)) == 2  # default: eager PyTorch fp32
+    assert main(search_args(inputs, data=data)) == 2  # default: eager PyTorch fp32
     assert "trained on latencies measured in onnxruntime int8, the search is for torch fp32" in capsys.readouterr().err
-    assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "fp32")) == 2
+    assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "fp32", data=data)) == 2
     assert not inputs["out"].parent.exists()
     monkeypatch.setattr("hat.search.run._inherited_loss", lambda request: synthetic_loss)
-    assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "int8")) == 0
+    assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "int8", data=data)) == 0
     found = json.loads(inputs["out"].with_suffix(".json").read_text())
     assert (found["runtime"], found["precision"]) == ("onnxruntime", "int8")
 
