@@ -24,6 +24,20 @@ FILE_FORMAT = "hat-latency-predictor"
 FILE_VERSION = 1
 
 
+def file_header(task: Any, hardware: str) -> dict[str, Any]:
+    """The keys every predictor file starts with: its format and what it predicts, for which task,
+    spaces and hardware (`Predictor` and the search read them back)."""
+    return {
+        "format": FILE_FORMAT,
+        "version": FILE_VERSION,
+        "target": "latency_mean_encoder + latency_mean_decoder (ms)",
+        "task": task.name,
+        "space": task.space.name,
+        "latency_space": task.latency_space.name,
+        "hardware": hardware,
+    }
+
+
 @dataclass
 class Predictor:
     """A loaded predictor file. `predict_ms` is what the search calls."""

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from hat.errors import HatError
-from hat.predictor import FILE_FORMAT, FILE_VERSION, Predictor, heldout_split, latency_metrics
+from hat.predictor import Predictor, heldout_split, latency_metrics
+from hat.predictor.file import file_header
 from hat.space import FEATURE_NAMES, read_hat_yaml
 
 YAML_KEYS = ("feature-norm", "lat-norm", "feature-dim", "hidden-dim", "hidden-layer-num")
@@ -80,8 +81,7 @@ def import_hat_predictor(
     parameters = mlp_parameters(state, recipe["hidden-dim"], recipe["hidden-layer-num"], str(predictor_path))
     _, heldout = heldout_split(len(target_ms), seed)
     meta = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
+        **file_header(task, hardware),
         "kind": "hat-mlp",
         "features": {"inputs": list(FEATURE_NAMES)},
         "normalization": {
@@ -100,11 +100,6 @@ def import_hat_predictor(
             "hidden_layers": recipe["hidden-layer-num"] + 1,
             **{key: recipe[key] for key in ("lr", "train-steps", "bsz") if key in recipe},
         },
-        "target": "latency_mean_encoder + latency_mean_decoder (ms)",
-        "task": task.name,
-        "space": task.space.name,
-        "latency_space": task.latency_space.name,
-        "hardware": hardware,
         "training_data": {
             **data_info,
             "split_seed": seed,

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hat.errors import HatError
-from hat.predictor.file import FILE_FORMAT, FILE_VERSION, Predictor, save_predictor
+from hat.predictor.file import Predictor, file_header, save_predictor
 from hat.predictor.interval import CALIBRATION_FOLDS, SCORE, conformal_scores, coverage, out_of_fold_predictions
 from hat.predictor.kinds import Configs, fit_predictor, get_kind, require_configs
 from hat.predictor.metrics import heldout_split, latency_metrics
@@ -69,14 +69,8 @@ def build_predictor(
 
     fit_inputs = {"method": method, "seed": seed, "hardware": hardware, "configs": configs, "space": task.latency_space}
     meta = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
+        **file_header(task, hardware),
         **_fit(features, target_ms, fit_rows, **fit_inputs),
-        "target": "latency_mean_encoder + latency_mean_decoder (ms)",
-        "task": task.name,
-        "space": task.space.name,
-        "latency_space": task.latency_space.name,
-        "hardware": hardware,
         "training_data": {
             **data_info,
             "split_seed": seed,
