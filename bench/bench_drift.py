@@ -1,15 +1,15 @@
-"""What the drift guard costs and buys on this machine: one latency recording with the guard, the
-same samples without it, side by side.
+"""What the drift guard costs and buys on this machine: one latency recording with the guard and
+the same samples without it, side by side.
 
-Both record the same seeded SubTransformers of a task's latency space (`hat latency dataset`'s
-sequence) with the same meter (one torch thread by default); the guard-off pass times each sample
-once and keeps it as measured. For each it prints rows flagged / re-measured / normalized, the wall
-time, and the held-out figures of the default predictor fitted on it (`hat predictor train`, split
-seed 1, flagged rows left out as the workflow does). The order (off, then on) is fixed, so on a
-shared machine whose load changes the two wall times are minutes apart; the `in-run` ratio is
-measured under one load: the guard-on wall time over the time its kept rows' own measurements took
-(from their timestamps: consecutive rows of a block; a block's first row, which follows a reference
-check, counts as the block's median row).
+All passes record the same seeded SubTransformers of a task's latency space (`hat latency
+dataset`'s sequence) with the same meter (one torch thread by default) and the same protocol
+(`--runs` timed runs after `--warmup`, trimmed mean). The guard-off passes time each sample once
+and keep it as measured; the guard-on pass is `hat latency dataset`'s recording (paired reference
+runs, hat.latency.dataset). The order is off, on, off, so a load that changes during the bench
+weighs on both sides: the wall-time ratio is the guard-on time over the mean of the two guard-off
+times. For each it prints rows flagged / re-measured / normalized, the wall time, and the held-out
+figures of the default predictor fitted on it (`hat predictor train`, split seed 1, flagged rows
+left out as the workflow does).
 
     .venv/bin/python bench/bench_drift.py --task demo --data results/demo/data [--samples 150]
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -26,12 +25,13 @@ from pathlib import Path
 from hat.cli import main as hat
 from hat.latency.dataset import DriftSettings, record_dataset, sample_sequence
 from hat.latency.measure import LatencyMeter, data_vocab_size
-from hat.latency.table import read_latency_csv, row_from_config, write_latency_csv
+from hat.latency.table import row_from_config, write_latency_csv
 from hat.tasks import load_task
 
 
-def record_without_guard(meter: LatencyMeter, samples: int, seed: int, out: Path) -> None:
-    rows = []
+def record_without_guard(meter: LatencyMeter, samples: int, seed: int, out: Path) -> float:
+    """Seconds to time each sample once with the meter's protocol, rows written as measured."""
+    started, rows = time.perf_counter(), []
     for config in sample_sequence(meter.task.latency_space, seed, samples):
         m = meter.measure(config)
         rows.append(
@@ -45,18 +45,9 @@ def record_without_guard(meter: LatencyMeter, samples: int, seed: int, out: Path
                 drift_flag=0,
             )
         )
+    seconds = time.perf_counter() - started
     write_latency_csv(out, rows)
-
-
-def kept_rows_seconds(csv_path: Path, check_every: int) -> float:
-    """Seconds the kept rows' own measurements took, from their timestamps (see the module doc)."""
-    stamps = [row.timestamp for row in read_latency_csv(csv_path)]
-    total = 0.0
-    for first in range(0, len(stamps), check_every):
-        block = stamps[first : first + check_every]
-        durations = [b - a for a, b in zip(block, block[1:])]
-        total += sum(durations) + (statistics.median(durations) if durations else 0.0)
-    return total
+    return seconds
 
 
 def heldout(csv_path: Path, task: str) -> dict:
@@ -75,13 +66,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     task = load_task(args.task)
-    meter = LatencyMeter(task, threads=args.threads, vocab_size=data_vocab_size(args.data, task))
+    settings = DriftSettings()
+    meter = LatencyMeter(
+        task, threads=args.threads, runs=settings.runs, warmup=settings.warmup, vocab_size=data_vocab_size(args.data, task)
+    )
     work = Path(tempfile.mkdtemp(prefix="bench_drift_"))
-    results = {}
-
-    started = time.perf_counter()
-    record_without_guard(meter, args.samples, args.seed, work / "off.csv")
-    results["off"] = {"wall_s": time.perf_counter() - started, "flagged": 0, "remeasured": 0, "normalized": 0}
+    results = {"off": {"wall_s": record_without_guard(meter, args.samples, args.seed, work / "off.csv")}}
 
     started = time.perf_counter()
     summary = record_dataset(
@@ -89,8 +79,8 @@ def main() -> None:
         task=task,
         samples=args.samples,
         seed=args.seed,
-        measure=meter.measure,
-        settings=DriftSettings(),
+        measure=meter.measure_once,
+        settings=settings,
         protocol=meter.protocol(),
         progress=False,
     )
@@ -100,8 +90,8 @@ def main() -> None:
         "remeasured": summary.remeasured_rows,
         "normalized": summary.normalized_rows,
     }
-    guard = json.loads((work / "on.env.json").read_text())["drift_guard"]
-    in_run = results["on"]["wall_s"] / kept_rows_seconds(work / "on.csv", DriftSettings().check_every)
+    off_again = record_without_guard(meter, args.samples, args.seed, work / "off-again.csv")
+    off_wall = (results["off"]["wall_s"] + off_again) / 2
 
     print(f"{args.task}: {args.samples} samples, {args.threads} thread(s), vocabulary {meter.vocab_size}, {work}")
     print(f"cpu: {meter.protocol()['environment']['cpu_model']}")
@@ -109,15 +99,15 @@ def main() -> None:
     for name, figures in results.items():
         metrics = heldout(work / f"{name}.csv", args.task)
         print(
-            f"{name:5} | {figures['wall_s']:6.1f} | {figures['flagged']:7} | {figures['remeasured']:11} | "
-            f"{figures['normalized']:10} | {metrics['within_10_pct']:14.1f} | {metrics['mape_pct']:6.2f} | "
+            f"{name:5} | {figures['wall_s']:6.1f} | {figures.get('flagged', 0):7} | {figures.get('remeasured', 0):11} | "
+            f"{figures.get('normalized', 0):10} | {metrics['within_10_pct']:14.1f} | {metrics['mape_pct']:6.2f} | "
             f"{metrics['within_5_pct']:4.1f} | {metrics['rows']}"
         )
+    factors = json.loads((work / "on.env.json").read_text())["drift_guard"]["row_factors"]
     print(
-        f"wall on/off: {results['on']['wall_s'] / results['off']['wall_s']:.2f}x (in-run: {in_run:.2f}x); "
-        f"reference noise "
-        f"{100 * guard['noise']:.1f} % (robust σ of consecutive log ratios), block tolerance "
-        f"{100 * guard['block_tolerance']:.1f} %, {guard['checks']} checks, {guard['failed_checks']} failed"
+        f"wall on / off: {results['on']['wall_s'] / off_wall:.2f}x (guard-off passes {results['off']['wall_s']:.1f} s "
+        f"and {off_again:.1f} s); rows' state factors {min(factors):.2f}-{max(factors):.2f} "
+        f"(baseline {summary.guard['baseline_ms']:.2f} ms)"
     )
 
 

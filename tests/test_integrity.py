@@ -4,6 +4,7 @@ across resumes, file modes, and what a failed training leaves behind."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import struct
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from fixtures_train import FAST_TRAINING, corpus_dir, trained_supernet
-from test_latency import SyntheticDevice, _record
+from test_latency import CALIBRATION_CALLS, SAMPLE_CALLS, SMALL, SyntheticDevice, _record
 
 from hat.cli import main
 from hat.errors import HatError
@@ -170,13 +171,16 @@ def test_search_refuses_an_appended_dictionary(grown_dictionary, tmp_path, capsy
 
 
 class KilledAt(SyntheticDevice):
-    """A device that, from `slow_from` on, is slow on every other call (so no two reference checks
-    around a block agree: each block is re-measured, then flagged) and whose process is killed at
-    call `kill_at`."""
+    """A device whose runs, from call `unsettled_from` on, each land in a state of their own (so no
+    row's normalized runs agree: each row is re-measured, then flagged) and whose process is killed
+    at call `kill_at`."""
 
-    def __init__(self, slow_from: int, kill_at: int | None = None):
-        super().__init__(slow_calls=range(slow_from, 10**6, 2))
-        self.kill_at = kill_at
+    def __init__(self, unsettled_from: int, kill_at: int | None = None):
+        super().__init__()
+        self.unsettled_from, self.kill_at = unsettled_from, kill_at
+
+    def noise(self) -> float:
+        return math.exp(self.rng.gauss(0.0, 0.5)) if self.calls > self.unsettled_from else 1.0
 
     def measure(self, config):
         if self.calls == self.kill_at:
@@ -186,19 +190,21 @@ class KilledAt(SyntheticDevice):
 
 def test_sidecar_counts_flagged_and_remeasured_rows_of_every_session(tmp_path):
     out = tmp_path / "d.csv"
-    # Session 1: baseline (calls 0-2), block 1 (3-12) + check 13 pass; from call 14 the device
-    # alternates: blocks 2 and 3 are measured twice each and written flagged; killed inside block 4.
+    # Session 1: calibration (calls 0-5) and samples 1-10 (17 calls each) settle; from call 176 every
+    # run is in a state of its own: samples 11-20 are measured twice each and written flagged; the
+    # process is killed inside sample 21.
+    unsettled_from = CALIBRATION_CALLS + 10 * SAMPLE_CALLS
     with pytest.raises(KeyboardInterrupt):
-        _record(out, KilledAt(slow_from=14, kill_at=80), samples=40, max_attempts=2, check_every=10, baseline_repeats=3)
-    assert len(read_latency_csv(partial_path(out), min_rows=0)) == 30 and counts_path(partial_path(out)).is_file()
-    # Session 2: the device is back to normal; block 4 passes.
-    summary = _record(out, KilledAt(slow_from=10**6), samples=40, max_attempts=2, check_every=10, baseline_repeats=3)
+        _record(out, KilledAt(unsettled_from, kill_at=unsettled_from + 10 * 2 * SAMPLE_CALLS + 5), samples=30, max_attempts=2, **SMALL)
+    assert len(read_latency_csv(partial_path(out), min_rows=0)) == 20 and counts_path(partial_path(out)).is_file()
+    # Session 2: the device is steady again; samples 21-30 settle.
+    summary = _record(out, KilledAt(unsettled_from=10**6), samples=30, max_attempts=2, **SMALL)
     rows = read_latency_csv(out)
-    assert [row.drift_flag for row in rows] == [0] * 10 + [1] * 20 + [0] * 10
+    assert [row.drift_flag for row in rows] == [0] * 10 + [1] * 10 + [0] * 10
     sidecar = json.loads(sidecar_path(out).read_text())
-    assert sidecar["flagged_rows"] == summary.flagged_rows == 20
-    assert sidecar["remeasured_rows"] == summary.remeasured_rows == 20
-    assert sidecar["resumed_rows"] == 30 and not counts_path(partial_path(out)).exists()
+    assert sidecar["flagged_rows"] == summary.flagged_rows == 10
+    assert sidecar["remeasured_rows"] == summary.remeasured_rows == 10
+    assert sidecar["resumed_rows"] == 20 and not counts_path(partial_path(out)).exists()
 
 
 # ---- 6. file modes follow the umask -------------------------------------------------------------

@@ -186,9 +186,10 @@ def test_features_outside_space_name_row_and_column(tmp_path):
 
 
 class SyntheticDevice:
-    """Latency = a cost formula × a slowdown factor that depends on how many measurements have run,
-    optionally × seeded noise: log-normal jitter on every timing plus, on a share of the timings, a
-    burst (another process took the CPU for part of the runs), as on this project's shared VM."""
+    """Latency = a cost formula × a slowdown factor that depends on how many runs have been timed
+    (each `measure` call is one run: the guard's unit), optionally × seeded noise: log-normal jitter
+    on every run plus, on a share of the runs, a burst (another process took the CPU), as on this
+    project's shared VM."""
 
     def __init__(self, slow_calls=range(0), slowdown: float = 1.25, jitter: float = 0.0, bursts: float = 0.0):
         self.calls = 0
@@ -209,7 +210,18 @@ class SyntheticDevice:
         factor = self.slowdown if self.calls in self.slow_calls else 1.0
         self.calls += 1
         total = self.true_ms(config) * factor * self.noise()
-        return Measurement(0.1 * total, 0.0, 0.9 * total, 0.0, runs=3)
+        return Measurement(0.1 * total, 0.0, 0.9 * total, 0.0, runs=1)
+
+
+# Small settings for the synthetic device: calibration is 1 + 5 calls; each sample 17 calls
+# (1 warm-up, then R S S R S S R S S R S S R S S R: 10 timed runs between 6 reference runs).
+SMALL = {"runs": 10, "warmup": 1, "runs_per_reference": 2, "baseline_runs": 5}
+CALIBRATION_CALLS, SAMPLE_CALLS = 6, 17
+
+
+def _sample_calls(first: int, last: int) -> range:
+    """The calls that time samples first..last (1-based) with SMALL settings."""
+    return range(CALIBRATION_CALLS + SAMPLE_CALLS * (first - 1), CALIBRATION_CALLS + SAMPLE_CALLS * last)
 
 
 def _record(out, device, samples=30, seed=1, **settings):
@@ -229,61 +241,66 @@ def _recorded_over_true(out) -> list[float]:
     return [r.total_ms / SyntheticDevice.true_ms(r.config) for r in read_latency_csv(out, space=DEMO.latency_space)]
 
 
-def test_drift_guard_remeasures_a_slow_stretch(tmp_path):
+def test_drift_guard_divides_out_a_slow_stretch(tmp_path):
     out = tmp_path / "d.csv"
-    # calls 0-4 set the baseline, 5-14 time block 1 and 15 closes it; the device is 25 % slower
-    # during calls 16-39: block 2 (16-25) fails its closing check 26, is re-measured in the slow
-    # state (opening 27, rows 28-37, closing 38: agreeing, so normalized by 1.25); block 3 starts
-    # slow and ends fast (39-49), fails and is re-measured fast.
-    device = SyntheticDevice(slow_calls=range(16, 40))
-    summary = _record(out, device, check_every=10)
+    device = SyntheticDevice(slow_calls=_sample_calls(6, 15))  # samples 6-15 timed 25 % slow
+    summary = _record(out, device, **SMALL)
     rows = read_latency_csv(out, space=DEMO.latency_space)
+    assert device.calls == CALIBRATION_CALLS + 30 * SAMPLE_CALLS  # nothing re-measured
     assert [r.config for r in rows] == sample_sequence(DEMO.latency_space, 1, 30)
     assert all(r.total_ms == pytest.approx(SyntheticDevice.true_ms(r.config)) for r in rows)  # no slow rows kept
-    assert (summary.remeasured_rows, summary.normalized_rows, summary.flagged_rows) == (20, 10, 0)
+    assert (summary.remeasured_rows, summary.normalized_rows, summary.flagged_rows) == (0, 10, 0)
     assert all(r.drift_flag == 0 and r.timestamp == 1.7e9 for r in rows)
     sidecar = json.loads(sidecar_path(out).read_text())
-    assert sidecar["remeasured_rows"] == 20 and sidecar["drift_guard"]["failed_checks"] == 2
-    assert sidecar["drift_guard"]["normalized_blocks"] == [{"rows": [11, 20], "factor": pytest.approx(1.25)}]
+    assert sidecar["drift_guard"]["normalized_blocks"] == [{"rows": [6, 15], "factor": pytest.approx(1.25)}]
+    assert sidecar["drift_guard"]["row_factors"] == pytest.approx([1.0] * 5 + [1.25] * 10 + [1.0] * 15)
     assert not partial_path(out).exists()
 
 
-def test_drift_guard_normalizes_a_device_that_stays_slower(tmp_path):
+def test_drift_guard_normalizes_a_device_that_turns_slower_mid_sample(tmp_path):
     out = tmp_path / "d.csv"
-    device = SyntheticDevice(slow_calls=range(16, 10**6))  # slower for good once block 1 has been checked
-    summary = _record(out, device, samples=30, check_every=10)
-    assert summary.flagged_rows == 0 and summary.normalized_rows == 20
-    assert _recorded_over_true(out) == pytest.approx([1.0] * 30)
+    switch = _sample_calls(11, 11).start + 8  # inside sample 11's third group of runs
+    summary = _record(out, SyntheticDevice(slow_calls=range(switch, 10**6)), **SMALL)
+    assert summary.flagged_rows == 0 and summary.remeasured_rows == 0 and summary.normalized_rows == 20
+    assert _recorded_over_true(out) == pytest.approx([1.0] * 30, rel=0.02)  # sample 11's straddling group too
 
 
-def test_drift_guard_flags_rows_when_the_device_never_settles(tmp_path):
+def test_drift_guard_flags_rows_when_the_device_changes_faster_than_a_group(tmp_path):
     out = tmp_path / "d.csv"
-    device = SyntheticDevice(slow_calls=range(0, 10**6, 2), slowdown=1.3)  # every other timing 30 % slow
-    summary = _record(out, device, samples=20, check_every=10, max_attempts=2)
+    device = SyntheticDevice(jitter=0.5)  # every run in a state of its own: ±65 % (one σ) from run to run
+    summary = _record(out, device, samples=20, max_attempts=2, **SMALL)
     assert [r.drift_flag for r in read_latency_csv(out)] == [1] * 20
     assert summary.flagged_rows == 20 and summary.remeasured_rows == 20
+    assert device.calls == CALIBRATION_CALLS + 2 * 20 * SAMPLE_CALLS
     assert json.loads(sidecar_path(out).read_text())["flagged_rows"] == 20
 
 
-NOISY_VM = {"jitter": 0.03, "bursts": 0.05}  # 3 % jitter on every timing, 5 % of timings 1.3-2.5x (a burst)
+NOISY_VM = {"jitter": 0.03, "bursts": 0.05}  # 3 % jitter on every run, 5 % of runs 1.3-2.5x (a burst)
 
 
 def test_noise_alone_is_not_drift(tmp_path):
     summary = _record(tmp_path / "d.csv", SyntheticDevice(**NOISY_VM), samples=150)
     assert summary.flagged_rows <= 15  # at most 10 % of the rows
-    assert summary.remeasured_rows <= 45  # the bursts that hit a check cost a block each
+    assert summary.remeasured_rows <= 15
     assert summary.normalized_rows <= 15
+    assert statistics.median(_recorded_over_true(tmp_path / "d.csv")) == pytest.approx(1.0, abs=0.02)
 
 
 def test_a_25_percent_step_in_noise_is_caught(tmp_path):
     out = tmp_path / "d.csv"
-    device = SyntheticDevice(slow_calls=range(60, 130), **NOISY_VM)  # ~ samples 40-85 measured 25 % slow
-    summary = _record(out, device, samples=150)
+    defaults = DriftSettings()  # calibration: 1 + baseline_runs calls; a sample: warm-up, runs, reference runs
+    calibration = 1 + defaults.baseline_runs
+    per_sample = defaults.warmup + defaults.runs + 1 + math.ceil(defaults.runs / defaults.runs_per_reference)
+    device = SyntheticDevice(slow_calls=range(calibration + 40 * per_sample, calibration + 85 * per_sample), **NOISY_VM)
+    summary = _record(out, device, samples=150)  # samples 41-85 measured 25 % slow
     rows = read_latency_csv(out, space=DEMO.latency_space)
     kept = [ratio for ratio, row in zip(_recorded_over_true(out), rows) if row.drift_flag == 0]
-    assert summary.normalized_rows >= 30  # the stretch was seen and divided out
+    assert summary.normalized_rows >= 40  # the stretch was seen and divided out
+    factors = json.loads(sidecar_path(out).read_text())["drift_guard"]["row_factors"]
+    assert statistics.median(factors[40:85]) == pytest.approx(1.25, rel=0.03)
     assert statistics.median(kept) == pytest.approx(1.0, abs=0.02)
-    assert sum(ratio > 1.15 for ratio in kept) <= 0.10 * len(kept)  # slow rows that stayed: the bursts only
+    assert sum(ratio > 1.15 for ratio in kept) <= 0.10 * len(kept)
+    assert sum(ratio > 1.15 for ratio in kept[40:85]) <= 4  # the slow stretch's rows are not slow
 
 
 def test_resume_continues_the_seeded_sequence_after_a_torn_write(tmp_path):
@@ -318,7 +335,7 @@ def test_dataset_cli_resumes_after_sigkill(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "dict.tgt.txt").write_text("".join(f"t{i} 1\n" for i in range(60)))
     command = [*HAT, "latency", "dataset", "--task", "demo", "--samples", "8", "--data", str(tmp_path / "data"),
-               "--seed", "4", "--runs", "2", "--warmup", "0", "--threads", "1", "--check-every", "1",
+               "--seed", "4", "--runs", "2", "--warmup", "0", "--threads", "1", "--runs-per-reference", "1",
                "--tolerance", "10", "--out", str(out), "--no-progress"]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     partial = partial_path(out)

@@ -175,7 +175,7 @@ def test_ort_int8_latency_dataset_records_runtime_and_its_predictor_refuses_torc
 
     csv = tmp_path / "cpu-ort-int8.csv"
     args = ["latency", "dataset", "--task", "demo", "--vocab-size", "512", "--samples", "26", "--runs", "1", "--warmup", "0"]
-    args += ["--threads", "1", "--runtime", "onnxruntime", "--precision", "int8", "--check-every", "26"]
+    args += ["--threads", "1", "--runtime", "onnxruntime", "--precision", "int8", "--runs-per-reference", "1"]
     assert main(args + ["--tolerance", "10", "--no-progress", "--out", str(csv)]) == 0
     sidecar = json.loads(sidecar_path(csv).read_text())
     assert (sidecar["runtime"], sidecar["precision"]) == ("onnxruntime", "int8")
@@ -232,15 +232,15 @@ def test_latency_meter_in_each_runtime_times_the_same_config():
         LatencyMeter(task, device="cuda", vocab_size=512, runtime="onnxruntime")
 
 
-def test_repeated_sessions_keep_only_configs_timed_again():
-    from hat.runtime.timing import RepeatedSessions
+def test_prepared_models_keep_the_most_recent_configs():
+    from hat.runtime.timing import PreparedModels
 
-    cache = RepeatedSessions(size=2)
-    cache.offer("reference", "session-1")
-    assert cache.get("reference") is None  # timed once: nothing kept
-    cache.offer("reference", "session-2")
-    assert cache.get("reference") == "session-2"
-    for key in ("a", "b"):
-        cache.offer(key, key)
-        cache.offer(key, key)
-    assert cache.get("reference") is None and cache.get("b") == "b"  # least recent dropped at size 2
+    cache = PreparedModels(size=2)
+    assert cache.get("reference") is None
+    cache.keep("reference", "session-1")
+    cache.keep("a", "a")
+    assert cache.get("reference") == "session-1"  # used again: now the most recent
+    cache.keep("b", "b")
+    assert cache.get("a") is None and cache.get("reference") == "session-1" and cache.get("b") == "b"
+    cache.keep("c", "c")
+    assert cache.get("reference") is None  # least recent dropped at size 2

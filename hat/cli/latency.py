@@ -33,10 +33,13 @@ def register(subparsers) -> None:
         "--tolerance",
         type=float,
         default=DriftSettings.tolerance,
-        help="drift guard: least change of the reference across a block that counts as drift (docs/latency.md)",
+        help="drift guard: a device state this far from the baseline is drift; a row this uncertain is re-measured",
     )
     dataset.add_argument(
-        "--check-every", type=int, default=DriftSettings.check_every, help="drift guard: samples between checks"
+        "--runs-per-reference",
+        type=int,
+        default=DriftSettings.runs_per_reference,
+        help="drift guard: timed runs of a sample between two runs of the reference (docs/latency.md)",
     )
     dataset.add_argument("--no-progress", action="store_true")
     _add_protocol_arguments(dataset)
@@ -112,8 +115,10 @@ def _dataset(args) -> int:
     record = dict(
         task=meter.task,
         seed=args.seed,
-        measure=meter.measure,
-        settings=DriftSettings(tolerance=args.tolerance, check_every=args.check_every),
+        measure=meter.measure_once,
+        settings=DriftSettings(
+            runs=args.runs, warmup=args.warmup, runs_per_reference=args.runs_per_reference, tolerance=args.tolerance
+        ),
         protocol=meter.protocol(),
         progress=not args.no_progress,
     )

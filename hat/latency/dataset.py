@@ -1,30 +1,30 @@
 """Recording a latency dataset: seeded samples, row-by-row CSV, resume, drift guard (issue #5).
 
 Samples are `task.latency_space.sample(random.Random(seed))` in order, so a resumed run continues
-the same sequence. Rows go to `OUT.partial` in blocks of `check_every`, each line flushed and
+the same sequence. Rows go to `OUT.partial` one by one, each line flushed and
 fsynced; when all samples are in, the environment sidecar `OUT.env.json` is written and the
 partial file is renamed onto OUT (Snakemake never sees a half-recorded dataset under its name).
 
 Drift guard (issue #11): HAT's CSVs hold blocks of rows measured 15–30 % slow because the device
-changed state mid-recording; a shared VM or a throttling board changes speed the same way, and
-its timings are noisy besides. A fixed reference SubTransformer (the latency space's smallest) is
-timed `baseline_repeats` times before recording (the median is the baseline) and once after every
-block of `check_every` samples, so each block lies between two reference timings: its opening and
-its closing check. The reference is judged against its own measured noise:
+changed state mid-recording; a shared VM or a throttling board changes speed the same way, often
+within a second (another process takes the core, or its hyperthread sibling), so timings taken
+seconds apart are not comparable. The guard therefore pairs every sample with a fixed reference
+SubTransformer (the latency space's smallest) run by run: each sample's `runs` timed runs are taken
+in groups of `runs_per_reference`, each group between two reference runs (R S S R S S R ...), and
+every sample run is divided by its group's state factor (the geometric mean of the two reference
+runs around it over the baseline, the median of `baseline_runs` reference runs before recording).
+A state change slower than a group (~0.1 s) scales the reference and the sample alike and cancels;
+the row is HAT's trimmed mean of the normalized runs, expressed in the baseline state.
 
-- noise: the robust spread (MAD / 0.6745) of the log ratio of consecutive reference timings; the
-  block tolerance is `noise_multiple` times it, clipped to [`tolerance`, `max_tolerance`] (so a
-  15 % step is always drift, and ordinary jitter of a loaded VM is not);
-- a block whose opening and closing checks differ by more than the tolerance saw the device change
-  during the block: the reference is timed afresh and the block re-measured, up to
-  `max_attempts` times; a block that never passes is written with drift_flag 1;
-- a block that passes was measured in one device state: the geometric mean of its two checks over
-  the baseline is that state's speed factor. Beyond the tolerance (a sustained slowdown or
-  speed-up) the block's timings are divided by it, i.e. normalized to the baseline state;
-  within it, the rows are written as measured (ordinary noise is not corrected).
+- a row whose normalized runs still disagree (the robust standard error of their log, MAD / 0.6745
+  over √runs, above `tolerance`: the device changed state faster than a group) is re-measured, up to
+  `max_attempts` times, and written with drift_flag 1 if it never settles;
+- a row whose own state factor (the geometric mean of its groups') is beyond `tolerance` was
+  measured in another state than the baseline: drift, seen and divided out; such rows are counted
+  as normalized and reported in stretches of consecutive rows with their mean factor.
 
-The sidecar records the baseline, every check, the noise, re-measured, flagged and normalized rows
-(with each normalized block's factor). A resumed run takes a fresh baseline. Re-measured and
+The sidecar records the baseline, each row's state factor and spread, the re-measured, flagged and
+normalized rows (with each normalized stretch's mean factor). A resumed run takes a fresh baseline. Re-measured and
 flagged rows are counted over the whole dataset, resumed sessions included: flagged rows from the
 finished CSV's drift_flag column, re-measured rows (which leave no trace in a row) carried across
 sessions in `OUT.partial.counts.json`, rewritten after every block.
@@ -45,65 +45,107 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import write_text_atomic
-from hat.latency.measure import Measurement
+from hat.latency.measure import Measurement, trimmed_stats
 from hat.latency.table import ALL_COLUMNS, LatencyRow, append_rows, read_latency_csv, row_from_config, write_header
 from hat.space import SubConfig
 
-Measure = Callable[[SubConfig], Measurement]
+Measure = Callable[[SubConfig], Measurement]  # one timed run, no warm-up
 
 
 @dataclass(frozen=True)
 class DriftSettings:
-    tolerance: float = 0.05  # least relative change of the reference across a block that counts as drift
-    max_tolerance: float = 0.12  # the noise-scaled tolerance never exceeds this
-    noise_multiple: float = 3.0  # tolerance = this many robust σ of the reference's consecutive log ratios
-    check_every: int = 2  # samples per block between reference checks (short blocks: few state changes inside)
-    max_attempts: int = 3  # measurements of a block before it is written flagged
-    baseline_repeats: int = 5  # reference timings whose median is the baseline
+    runs: int = 20  # timed runs per sample (the protocol's N; trimmed mean of the normalized runs)
+    warmup: int = 5  # untimed runs of each sample before its timed ones
+    runs_per_reference: int = 4  # sample runs between two reference runs (a group: ~0.1-0.5 s on a CPU)
+    tolerance: float = 0.05  # a state factor beyond this is drift; a row's standard error beyond it is unsettled
+    max_attempts: int = 3  # measurements of a row before it is written flagged
+    baseline_runs: int = 20  # reference runs whose median is the baseline
+
+    def check(self) -> None:
+        for name in ("runs", "runs_per_reference", "max_attempts", "baseline_runs"):
+            if getattr(self, name) < 1:
+                raise HatError(f"drift guard: {name} must be >= 1, got {getattr(self, name)}")
+        if self.warmup < 0 or not self.tolerance > 0:
+            raise HatError(f"drift guard: need warmup >= 0 and tolerance > 0 (got {self.warmup}, {self.tolerance})")
+
+
+@dataclass(frozen=True)
+class PairedRow:
+    """One sample's runs divided by the reference runs around them, with what the guard judges by."""
+
+    row: LatencyRow  # in the baseline state
+    factor: float  # the state the sample was measured in, over the baseline (geometric mean of its groups)
+    spread: float  # robust standard error of the log of its normalized runs
 
 
 @dataclass
-class DriftGuard:
-    """Times the reference config; judges a block by its two checks against the reference's noise."""
+class ReferenceGuard:
+    """Times samples between runs of the reference config and expresses them in the baseline state."""
 
-    measure: Measure
+    measure_once: Measure  # one timed run of a config
     reference: SubConfig
     settings: DriftSettings
     baseline_ms: float = 0.0
-    timings_ms: list[float] = field(default_factory=list)  # every reference timing, in order
-    failed_checks: int = 0
 
     def calibrate(self) -> float:
-        self.baseline_ms = statistics.median(self.check() for _ in range(self.settings.baseline_repeats))
+        self.measure_once(self.reference)  # warm-up
+        self.baseline_ms = statistics.median(self._reference_run() for _ in range(self.settings.baseline_runs))
         return self.baseline_ms
 
-    def check(self) -> float:
-        """Time the reference once; returns (and keeps) the timing."""
-        self.timings_ms.append(self.measure(self.reference).total_ms)
-        return self.timings_ms[-1]
+    def _reference_run(self) -> float:
+        return self.measure_once(self.reference).total_ms
 
-    def noise(self) -> float:
-        """Robust σ of log(t[i+1] / t[i]) over the reference timings so far (0 with fewer than 3)."""
-        ratios = [math.log(b / a) for a, b in zip(self.timings_ms, self.timings_ms[1:])]
-        if len(ratios) < 2:
-            return 0.0
-        center = statistics.median(ratios)
-        return statistics.median(abs(r - center) for r in ratios) / 0.6745
+    def time_sample(self, config: SubConfig, clock) -> PairedRow:
+        """Warm-up, then the timed runs in groups between reference runs, each divided by its group's factor."""
+        for _ in range(self.settings.warmup):
+            self.measure_once(config)
+        group_sizes = _group_sizes(self.settings.runs, self.settings.runs_per_reference)
+        references, groups = [self._reference_run()], []
+        for size in group_sizes:
+            groups.append([self.measure_once(config) for _ in range(size)])
+            references.append(self._reference_run())
+        levels = _despiked(references)  # a burst that hit one reference run is not a state
+        encoder, decoder, group_factors = [], [], []
+        for index, group in enumerate(groups):
+            factor = math.sqrt(levels[index] * levels[index + 1]) / self.baseline_ms
+            encoder += [m.encoder_ms / factor for m in group]
+            decoder += [m.decoder_ms / factor for m in group]
+            group_factors.append(factor)
+        encoder_ms, encoder_std = trimmed_stats(encoder)
+        decoder_ms, decoder_std = trimmed_stats(decoder)
+        row = row_from_config(
+            config,
+            encoder_ms=encoder_ms,
+            decoder_ms=decoder_ms,
+            encoder_std_ms=encoder_std,
+            decoder_std_ms=decoder_std,
+            timestamp=clock(),
+            drift_flag=0,
+        )
+        spread = _robust_standard_error([math.log(e + d) for e, d in zip(encoder, decoder)])
+        return PairedRow(row, statistics.median(group_factors), spread)
 
-    def tolerance(self) -> float:
-        """Allowed |log| change of the reference across a block: its own noise, within the bounds."""
-        low, high = math.log1p(self.settings.tolerance), math.log1p(self.settings.max_tolerance)
-        return max(min(self.settings.noise_multiple * self.noise(), high), low)
 
-    def steady_between(self, opening_ms: float, closing_ms: float) -> bool:
-        ok = abs(math.log(closing_ms / opening_ms)) <= self.tolerance()
-        self.failed_checks += not ok
-        return ok
+def _group_sizes(runs: int, runs_per_reference: int) -> list[int]:
+    """`runs` split into groups of `runs_per_reference` (the last one shorter if it does not divide)."""
+    return [min(runs_per_reference, runs - first) for first in range(0, runs, runs_per_reference)]
 
-    def speed_factor(self, opening_ms: float, closing_ms: float) -> float:
-        """The block's device state relative to the baseline; 1 where that is within the tolerance."""
-        factor = math.sqrt(opening_ms * closing_ms) / self.baseline_ms
-        return factor if abs(math.log(factor)) > self.tolerance() else 1.0
+
+def _despiked(timings_ms: list[float]) -> list[float]:
+    """Running median of 3 (the window shifted inward at the ends): an isolated spike is removed,
+    a step (the device changed state) is kept."""
+    if len(timings_ms) < 3:
+        return list(timings_ms)
+    starts = [min(max(index - 1, 0), len(timings_ms) - 3) for index in range(len(timings_ms))]
+    return [statistics.median(timings_ms[start : start + 3]) for start in starts]
+
+
+def _robust_standard_error(values: list[float]) -> float:
+    """MAD / 0.6745 / √n: the uncertainty of the values' centre, robust to a few outliers."""
+    if len(values) < 2:
+        return 0.0
+    center = statistics.median(values)
+    return statistics.median(abs(v - center) for v in values) / 0.6745 / math.sqrt(len(values))
 
 
 @dataclass
@@ -113,7 +155,9 @@ class DatasetSummary:
     remeasured_rows: int = 0
     flagged_rows: int = 0
     normalized_rows: int = 0
-    normalized_blocks: list[dict[str, Any]] = field(default_factory=list)  # first/last row, factor
+    normalized_blocks: list[dict[str, Any]] = field(default_factory=list)  # stretches: first/last row, factor
+    factors: list[float] = field(default_factory=list)  # each row's state factor, this session's rows
+    spreads: list[float] = field(default_factory=list)  # each row's standard error, this session's rows
     guard: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,27 +195,23 @@ def record_dataset(
     partial = partial_path(out)
     done = _resume(partial, configs, space)
     summary = DatasetSummary(rows=samples, resumed_rows=done, remeasured_rows=_earlier_remeasured(partial, done))
-    guard = DriftGuard(measure, space.smallest(arbitrary=-1), settings)
+    settings.check()
+    guard = ReferenceGuard(measure, space.smallest(arbitrary=-1), settings)
     if done < samples:
         guard.calibrate()
         with open(partial, "a", newline="") as stream, _progress_bar(samples, done, progress) as bar:
             if done == 0:
                 write_header(stream)
-            while done < samples:
-                block = configs[done : done + settings.check_every]
-                rows = _measure_block(block, done, guard, summary, measure, clock)
-                append_rows(stream, rows)
-                done += len(rows)
+            for number in range(done + 1, samples + 1):
+                append_rows(stream, [_settled_row(configs[number - 1], number, guard, summary, clock)])
                 _save_remeasured(partial, summary.remeasured_rows)
-                bar.update(len(rows))
+                bar.update(1)
     summary.guard = {
+        "method": "paired reference runs (docs/latency.md)",
         "reference": guard.reference.to_hat_dict(),
         "baseline_ms": guard.baseline_ms,
-        "checks": len(guard.timings_ms),
-        "failed_checks": guard.failed_checks,
-        "noise": guard.noise(),
-        "block_tolerance": math.expm1(guard.tolerance()),
-        "reference_ms": guard.timings_ms,
+        "row_factors": summary.factors,
+        "row_spreads": summary.spreads,
         "normalized_blocks": summary.normalized_blocks,
         **asdict(settings),
     }
@@ -203,50 +243,37 @@ def _save_remeasured(partial: Path, remeasured_rows: int) -> None:
     write_text_atomic(counts_path(partial), json.dumps({"remeasured_rows": remeasured_rows}) + "\n")
 
 
-def _measure_block(
-    block: list[SubConfig], first: int, guard: DriftGuard, summary: DatasetSummary, measure: Measure, clock
-) -> list[LatencyRow]:
-    """Rows of `block` (samples first+1.. of the dataset) between two agreeing reference checks,
-    normalized to the baseline state where that state differs from it; flagged if none agree."""
-    opening = guard.timings_ms[-1]  # the previous block's closing check (or the last calibration timing)
+def _settled_row(config: SubConfig, number: int, guard: ReferenceGuard, summary: DatasetSummary, clock) -> LatencyRow:
+    """Sample `number` in the baseline state: re-measured while its normalized runs disagree beyond
+    the tolerance, flagged if they never settle; a row measured in another state is counted normalized."""
+    tolerance = math.log1p(guard.settings.tolerance)
     for attempt in range(1, guard.settings.max_attempts + 1):
-        rows = [_measured_row(config, measure, clock) for config in block]
-        closing = guard.check()
-        if guard.steady_between(opening, closing):
-            factor = guard.speed_factor(opening, closing)
-            if factor != 1.0:
-                summary.normalized_rows += len(rows)
-                summary.normalized_blocks.append({"rows": [first + 1, first + len(rows)], "factor": factor})
-            return [_normalized(row, factor, flag=0) for row in rows]
+        paired = guard.time_sample(config, clock)
+        if paired.spread <= tolerance:
+            break
         if attempt < guard.settings.max_attempts:
-            summary.remeasured_rows += len(rows)
-            opening = guard.check()  # a fresh opening: the failed closing check may be the odd one out
-    summary.flagged_rows += len(rows)
-    return [_normalized(row, 1.0, flag=1) for row in rows]
+            summary.remeasured_rows += 1
+    summary.factors.append(paired.factor)
+    summary.spreads.append(paired.spread)
+    if paired.spread > tolerance:
+        summary.flagged_rows += 1
+        return replace(paired.row, drift_flag=1)
+    if abs(math.log(paired.factor)) > tolerance:
+        summary.normalized_rows += 1
+        _extend_stretch(summary.normalized_blocks, number, paired.factor)
+    return paired.row
 
 
-def _measured_row(config: SubConfig, measure: Measure, clock) -> LatencyRow:
-    m = measure(config)
-    return row_from_config(
-        config,
-        encoder_ms=m.encoder_ms,
-        decoder_ms=m.decoder_ms,
-        encoder_std_ms=m.encoder_std_ms,
-        decoder_std_ms=m.decoder_std_ms,
-        timestamp=clock(),
-    )
-
-
-def _normalized(row: LatencyRow, factor: float, flag: int) -> LatencyRow:
-    """`row` with its timings divided by `factor` (the device state over the baseline's) and `flag`."""
-    return replace(
-        row,
-        encoder_ms=row.encoder_ms / factor,
-        decoder_ms=row.decoder_ms / factor,
-        encoder_std_ms=row.encoder_std_ms / factor,
-        decoder_std_ms=row.decoder_std_ms / factor,
-        drift_flag=flag,
-    )
+def _extend_stretch(stretches: list[dict[str, Any]], number: int, factor: float) -> None:
+    """Add row `number` to the last stretch of normalized rows if it follows it, else open one;
+    a stretch's factor is the geometric mean of its rows'."""
+    if stretches and stretches[-1]["rows"][1] == number - 1:
+        last = stretches[-1]
+        count = number - last["rows"][0]
+        last["factor"] = math.exp((math.log(last["factor"]) * count + math.log(factor)) / (count + 1))
+        last["rows"][1] = number
+    else:
+        stretches.append({"rows": [number, number], "factor": factor})
 
 
 def _resume(partial: Path, configs: list[SubConfig], space) -> int:

@@ -242,13 +242,19 @@ class LatencyMeter:
         self.task.latency_space.validate(config, source="SubTransformer")
         return self._time(config)
 
+    def measure_once(self, config: SubConfig) -> Measurement:
+        """One timed run of `config`, no warm-up: the unit the drift guard interleaves with its
+        reference's runs (`hat.latency.dataset`), which applies `runs` and `warmup` itself."""
+        self.task.latency_space.validate(config, source="SubTransformer")
+        return self._time(config, runs=1, warmup=0)
+
     def measure_checkpoint(self) -> Measurement:
         """The loaded checkpoint, timed at its own SubTransformer config."""
         if self.checkpoint is None:
             raise HatError("measure_checkpoint needs a meter built with checkpoint=")
         return self._time(self.model.config)
 
-    def _time(self, config: SubConfig) -> Measurement:
+    def _time(self, config: SubConfig, runs: int | None = None, warmup: int | None = None) -> Measurement:
         from hat.runtime.timing import measure_in_runtime
 
         return measure_in_runtime(
@@ -257,8 +263,8 @@ class LatencyMeter:
             self.runtime,
             self.precision,
             sentence_length=self.task.sentence_length,
-            runs=self.runs,
-            warmup=self.warmup,
+            runs=self.runs if runs is None else runs,
+            warmup=self.warmup if warmup is None else warmup,
             timer=self.timer,
             threads=self.threads,
         )

@@ -52,16 +52,23 @@ def measure_in_runtime(
     protocol = {"sentence_length": sentence_length, "runs": runs, "warmup": warmup, "timer": timer, "beam": beam}
     if runtime == "torch" and precision == "fp32":
         return measure_subtransformer(model, config, **protocol)
+    key = (id(model), config, runtime, precision, threads)
+    prepared = PREPARED_MODELS.get(key)
+    if prepared is None:
+        prepared = _prepare(export_subtransformer(model, config).eval(), runtime, precision, threads)
+        PREPARED_MODELS.keep(key, prepared)
+    if runtime == "torch":
+        return measure_subtransformer(prepared, config, **protocol)
+    return measure_session(prepared, **protocol)
+
+
+def _prepare(dense, runtime: str, precision: str, threads: int | None):
+    """What `runtime` times for a dense SubTransformer: its torch.ao int8 model, or an ORT session."""
     if runtime == "torch":
         from hat.runtime.quantize import quantize_torch
 
-        return measure_subtransformer(quantize_torch(export_subtransformer(model, config).eval()), config, **protocol)
-    key = (id(model), config, precision, threads)
-    session = REPEATED_SESSIONS.get(key)
-    if session is None:
-        session = _ort_session(export_subtransformer(model, config).eval(), precision, threads)
-    REPEATED_SESSIONS.offer(key, session)
-    return measure_session(session, **protocol)
+        return quantize_torch(dense)
+    return _ort_session(dense, precision, threads)
 
 
 def _ort_session(dense, precision: str, threads: int | None):
@@ -74,31 +81,28 @@ def _ort_session(dense, precision: str, threads: int | None):
         return OrtSubTransformer(Path(tmp) / "model", threads=threads)
 
 
-class RepeatedSessions:
-    """ORT sessions of the configs timed more than once (the drift guard's reference, a block being
-    re-measured), so their export (seconds each) happens once; at most `size`, least recent dropped."""
+class PreparedModels:
+    """The prepared models (ORT sessions, torch int8 models) of the last `size` configs timed: the
+    drift guard times a sample and its reference run by run, one call per run, so each config's
+    export and quantization (seconds) happen once; the least recent is dropped."""
 
-    def __init__(self, size: int = 12):
+    def __init__(self, size: int = 4):
         self.size = size
-        self.seen: set = set()
-        self.sessions: OrderedDict = OrderedDict()
+        self.models: OrderedDict = OrderedDict()
 
     def get(self, key):
-        if key in self.sessions:
-            self.sessions.move_to_end(key)
-        return self.sessions.get(key)
+        if key in self.models:
+            self.models.move_to_end(key)
+        return self.models.get(key)
 
-    def offer(self, key, session) -> None:
-        """Keep `session` if its config was timed before; remember the config otherwise."""
-        if key not in self.seen:
-            self.seen.add(key)
-            return
-        self.sessions[key] = session
-        while len(self.sessions) > self.size:
-            self.sessions.popitem(last=False)
+    def keep(self, key, model) -> None:
+        self.models[key] = model
+        self.models.move_to_end(key)
+        while len(self.models) > self.size:
+            self.models.popitem(last=False)
 
 
-REPEATED_SESSIONS = RepeatedSessions()
+PREPARED_MODELS = PreparedModels()
 
 
 def measure_session(session, *, sentence_length: int, runs: int, warmup: int, timer: Timer, beam: int) -> Measurement:
