@@ -203,7 +203,7 @@ def test_predictor_of_other_hardware_is_refused(inputs, capsys):
 def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fitness, monkeypatch, capsys):
     over = inputs["budget"] * 1.2
     monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": over})
-    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
     assert sidecar["measured"]["latency_ms"] == over
     assert sidecar["measured"]["over_budget_pct"] == pytest.approx(20.0)
@@ -214,7 +214,7 @@ def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fit
 def test_measured_latency_within_ten_percent_is_not_a_warning(inputs, synthetic_fitness, monkeypatch):
     within = inputs["budget"] * 1.09
     monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": within})
-    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     assert json.loads(inputs["out"].with_suffix(".json").read_text())["warning"] is None
 
 
