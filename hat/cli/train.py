@@ -50,9 +50,9 @@ def register(subparsers) -> None:
     sub.add_argument(
         "--average-last",
         type=int,
-        default=1,
         metavar="N",
-        help="average the last N epoch checkpoints (IWSLT: 10); 1 = checkpoint_best",
+        help="average the last N epoch checkpoints; 1 = checkpoint_best (default: the task's "
+        "average-last-checkpoints, IWSLT: 10)",
     )
     sub.set_defaults(func=_subtransformer)
 
