@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hat.io import atomic_path, text_errors, write_text_atomic
+from hat.io import atomic_path, outputs_beside, text_errors, write_text_atomic
 from hat.latency.table import read_latency_csv
 from hat.predictor.file import Predictor, save_predictor
 from hat.predictor.interval import upper_factor
@@ -32,14 +32,9 @@ class PredictorOutputs:
     plot: Path
 
     @classmethod
-    def next_to(cls, predictor, metrics=None, predictions=None, plot=None) -> PredictorOutputs:
-        predictor = Path(predictor)
-        return cls(
-            predictor,
-            Path(metrics or predictor.with_suffix(".metrics.json")),
-            Path(predictions or predictor.with_suffix(".predictions.csv")),
-            Path(plot or predictor.with_suffix(".png")),
-        )
+    def next_to(cls, predictor, **given) -> PredictorOutputs:
+        endings = {"metrics": ".metrics.json", "predictions": ".predictions.csv", "plot": ".png"}
+        return cls(Path(predictor), **outputs_beside(predictor, endings, given))
 
 
 def write_predictor_files(

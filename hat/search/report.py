@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hat.io import atomic_path, write_text_atomic
+from hat.io import atomic_path, outputs_beside, write_text_atomic
 from hat.search.evolution import LOG_COLUMNS, GenerationLog, SearchResult
 from hat.space import write_subconfig
 
@@ -38,15 +38,10 @@ class SearchOutputs:
     plot: Path
 
     @classmethod
-    def next_to(cls, yaml, sidecar=None, log_csv=None, plot=None) -> SearchOutputs:
+    def next_to(cls, yaml, **given) -> SearchOutputs:
         """The given paths, and for each one not given the default derived from the YAML's stem."""
-        yaml = Path(yaml)
-        return cls(
-            yaml,
-            Path(sidecar or yaml.with_suffix(".json")),
-            Path(log_csv or yaml.with_name(f"{yaml.stem}.search_log.csv")),
-            Path(plot or yaml.with_name(f"{yaml.stem}.search.png")),
-        )
+        endings = {"sidecar": ".json", "log_csv": ".search_log.csv", "plot": ".search.png"}
+        return cls(Path(yaml), **outputs_beside(yaml, endings, given))
 
     @property
     def files(self) -> tuple[Path, ...]:
