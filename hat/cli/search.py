@@ -16,6 +16,7 @@ def register(subparsers) -> None:
         "--population alone keeps HAT's 1:2:2 split of parents, mutations and crossovers.",
     )
     from hat.search import SearchSettings  # torch-free: the pure core
+    from hat.search.run import SearchRequest  # torch-free at import
 
     defaults = SearchSettings()
     search.add_argument("--task", required=True, help="task name or task.yml")
@@ -48,13 +49,16 @@ def register(subparsers) -> None:
     search.add_argument("--valid-max-batches", type=int, help="score on the first N valid batches (default: all)")
     add_measure_latency(search, "the found SubTransformer")
     search.add_argument(
-        "--runtime", choices=("torch", "onnxruntime"), default="torch", help="the runtime the model ships in"
+        "--runtime", choices=("torch", "onnxruntime"), default=SearchRequest.runtime,
+        help="the runtime the model ships in",
+    )  # fmt: skip
+    search.add_argument(
+        "--precision", choices=("fp32", "int8"), default=SearchRequest.precision, help="the precision it ships in"
     )
-    search.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="the precision it ships in")
     add_device(search, "where candidates are scored")
     search.add_argument("--threads", type=int, help="torch CPU threads of each scorer (demo: 1 is fastest)")
     search.add_argument(
-        "--workers", type=int, default=1, metavar="N",
+        "--workers", type=int, default=SearchRequest.workers, metavar="N",
         help="score each generation on N processes (cuda: GPUs 0..N-1), each loading the supernet once; "
         "same result as 1",
     )  # fmt: skip
