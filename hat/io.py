@@ -87,6 +87,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def outputs_beside(main: str | os.PathLike, endings: dict[str, str], given: dict[str, Any]) -> dict[str, Path]:
+    """A command's other output files: for each name the path `given` for it or, where none is
+    given (a user running the command by hand), MAIN's stem + `endings[name]` beside MAIN."""
+    main = Path(main)
+    return {name: Path(given.get(name) or main.with_name(main.stem + end)) for name, end in endings.items()}
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

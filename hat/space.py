@@ -3,6 +3,8 @@
 A `DesignSpace` is HAT's SuperTransformer YAML: the super shape (widths, layer counts, heads,
 qkv-dim) plus one list of choices per elastic dimension. A `SubConfig` is one SubTransformer:
 the ten `*-subtransformer` keys of HAT's YAML, with per-layer lists cut to the active layers.
+`DIMENSIONS` is the one table of the ten elastic dimensions: HAT's keys, the gene layout, HAT's
+sampling order, the extreme and full configs and the latency features all derive from it.
 
 Everything here is stdlib + yaml, so that any stage (a Raspberry Pi measuring latency, the
 search) can describe architectures without torch or fairseq.
@@ -11,14 +13,84 @@ search) can describe architectures without torch or fairseq.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
+
+# --------------------------------------------------------------------------------------------
+# The elastic dimensions (spec §1): one table. HAT's key maps, the gene layout, the sampling
+# draws, the extreme and full configs, the size and the latency features all derive from it.
+
+WIDTH, LAYERS, HEADS, ARBITRARY = "width", "layers", "heads", "arbitrary"
+ARBITRARY_CODES = (-1, 1, 2)
+ATTEND_LAST_LAYER = -1  # HAT's arbitrary-attention code of plain encoder-decoder attention
+SIDES = ("encoder", "decoder")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One elastic dimension: a SubConfig field and the HAT keys that describe it."""
+
+    field: str  # SubConfig field; its side and its HAT SubTransformer key derive from it
+    choice_key: str  # its choice list in a SuperTransformer YAML (the DesignSpace field derives from it)
+    bound_key: str | None  # the super-shape key bounding it, whose value the SuperTransformer itself has
+    kind: str  # WIDTH: choices <= bound; LAYERS: 1..bound; HEADS: divide qkv-dim; ARBITRARY: HAT's codes
+    per_layer: bool  # one value per active layer (HAT's `*-all-subtransformer` keys)
+    kept_at_max: bool = False  # HAT's largest and smallest validation configs both take the largest choice
+
+    @property
+    def side(self) -> str:
+        return self.field.split("_", 1)[0]
+
+    @property
+    def sub_key(self) -> str:
+        """HAT's SubTransformer YAML key, e.g. encoder-ffn-embed-dim-all-subtransformer."""
+        return self.field.replace("_", "-") + ("-all" if self.per_layer else "") + "-subtransformer"
+
+    @property
+    def choice_field(self) -> str:
+        return self.choice_key.replace("-", "_")
+
+    @property
+    def bound_field(self) -> str | None:
+        return None if self.bound_key is None else self.bound_key.replace("-", "_")
+
+    @property
+    def feature(self) -> str:
+        """Its latency-feature column (spec §3.6): per-layer values are averaged over the active layers."""
+        return self.field + ("_avg" if self.per_layer else "")
+
+
+# In HAT's file order, which is also the order of HAT's sampling draws (DesignSpace.sample).
+# Columns: field, choice key, bound key, kind, per_layer[, kept_at_max].
+DIMENSIONS: tuple[Dimension, ...] = tuple(
+    Dimension(*row)
+    for row in (
+        ("encoder_embed_dim", "encoder-embed-choice", "encoder-embed-dim", WIDTH, False),
+        ("decoder_embed_dim", "decoder-embed-choice", "decoder-embed-dim", WIDTH, False),
+        ("encoder_ffn_embed_dim", "encoder-ffn-embed-dim-choice", "encoder-ffn-embed-dim", WIDTH, True),
+        ("decoder_ffn_embed_dim", "decoder-ffn-embed-dim-choice", "decoder-ffn-embed-dim", WIDTH, True),
+        ("encoder_layer_num", "encoder-layer-num-choice", "encoder-layers", LAYERS, False, True),
+        ("decoder_layer_num", "decoder-layer-num-choice", "decoder-layers", LAYERS, False),
+        ("encoder_self_attention_heads", "encoder-self-attention-heads-choice", "encoder-attention-heads", HEADS, True),
+        ("decoder_self_attention_heads", "decoder-self-attention-heads-choice", "decoder-attention-heads", HEADS, True),
+        ("decoder_ende_attention_heads", "decoder-ende-attention-heads-choice", "decoder-attention-heads", HEADS, True),
+        ("decoder_arbitrary_ende_attn", "decoder-arbitrary-ende-attn-choice", None, ARBITRARY, True),
+    )
+)  # fmt: skip
+_BY_FIELD = {dim.field: dim for dim in DIMENSIONS}
+_LAYER_COUNT = {dim.side: dim for dim in DIMENSIONS if dim.kind == LAYERS}  # side -> its layer-num dimension
+# Genes and latency features (spec §5, §3.6): per side, its scalars, then its per-layer lists.
+GENE_ORDER: tuple[Dimension, ...] = tuple(sorted(DIMENSIONS, key=lambda dim: (SIDES.index(dim.side), dim.per_layer)))
+# HAT YAML key -> SubConfig field, in HAT's file order.
+SUBTRANSFORMER_KEYS: dict[str, str] = {dim.sub_key: dim.field for dim in DIMENSIONS}
+
 
 # --------------------------------------------------------------------------------------------
 # SubTransformer configs
@@ -41,13 +113,13 @@ class SubConfig:
 
     def to_hat_dict(self) -> dict[str, Any]:
         """HAT's YAML keys (spec §1.1), lists as Python lists."""
-        return {hat_key: _plain(getattr(self, field)) for hat_key, field in SUBTRANSFORMER_KEYS.items()}
+        return {dim.sub_key: _plain(getattr(self, dim.field)) for dim in DIMENSIONS}
 
     def to_nested_dict(self) -> dict[str, dict[str, Any]]:
         """HAT's internal {'encoder': {...}, 'decoder': {...}} form."""
-        out: dict[str, dict[str, Any]] = {"encoder": {}, "decoder": {}}
+        out: dict[str, dict[str, Any]] = {side: {} for side in SIDES}
         for field in dataclasses.fields(self):
-            out[field.name.split("_", 1)[0]][field.name] = _plain(getattr(self, field.name))
+            out[_BY_FIELD[field.name].side][field.name] = _plain(getattr(self, field.name))
         return out
 
     @classmethod
@@ -59,49 +131,31 @@ class SubConfig:
         missing = [key for key in SUBTRANSFORMER_KEYS if key not in values]
         if missing:
             raise HatError(f"{source}: missing key '{missing[0]}'")
-        fields: dict[str, Any] = {}
-        for hat_key, field in SUBTRANSFORMER_KEYS.items():
-            value = values[hat_key]
-            if field in _SCALAR_FIELDS:
-                if not _is_int(value):
-                    raise HatError(f"{source}: {hat_key} must be an integer, got {value!r}")
-                fields[field] = int(value)
-            else:
-                if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
-                    raise HatError(f"{source}: {hat_key} must be a list of integers, got {value!r}")
-                fields[field] = tuple(int(v) for v in value)
-        config = cls(**fields)
+        config = cls(**{dim.field: _parse_value(dim, values[dim.sub_key], source) for dim in DIMENSIONS})
         config.check_lengths(source)
         return config
 
+    def layers(self, side: str) -> int:
+        """The active layer count of `side` ("encoder" or "decoder")."""
+        return getattr(self, _LAYER_COUNT[side].field)
+
     def check_lengths(self, source: str = "config") -> None:
-        for hat_key, field in SUBTRANSFORMER_KEYS.items():
-            if field in _SCALAR_FIELDS:
-                continue
-            expected = self.encoder_layer_num if field.startswith("encoder") else self.decoder_layer_num
-            got = len(getattr(self, field))
+        for dim in (dim for dim in DIMENSIONS if dim.per_layer):
+            expected, got = self.layers(dim.side), len(getattr(self, dim.field))
             if got != expected:
-                side = field.split("_", 1)[0]
                 raise HatError(
-                    f"{source}: {hat_key} has {got} entries, expected {expected} ({side}-layer-num-subtransformer)"
+                    f"{source}: {dim.sub_key} has {got} entries, expected {expected} ({_LAYER_COUNT[dim.side].sub_key})"
                 )
 
 
-# HAT YAML key -> SubConfig field, in HAT's file order.
-SUBTRANSFORMER_KEYS: dict[str, str] = {
-    "encoder-embed-dim-subtransformer": "encoder_embed_dim",
-    "decoder-embed-dim-subtransformer": "decoder_embed_dim",
-    "encoder-ffn-embed-dim-all-subtransformer": "encoder_ffn_embed_dim",
-    "decoder-ffn-embed-dim-all-subtransformer": "decoder_ffn_embed_dim",
-    "encoder-layer-num-subtransformer": "encoder_layer_num",
-    "decoder-layer-num-subtransformer": "decoder_layer_num",
-    "encoder-self-attention-heads-all-subtransformer": "encoder_self_attention_heads",
-    "decoder-self-attention-heads-all-subtransformer": "decoder_self_attention_heads",
-    "decoder-ende-attention-heads-all-subtransformer": "decoder_ende_attention_heads",
-    "decoder-arbitrary-ende-attn-all-subtransformer": "decoder_arbitrary_ende_attn",
-}
-_SCALAR_FIELDS = {"encoder_embed_dim", "decoder_embed_dim", "encoder_layer_num", "decoder_layer_num"}
-_FIELD_TO_HAT_KEY = {field: key for key, field in SUBTRANSFORMER_KEYS.items()}
+def _parse_value(dim: Dimension, value: Any, source: str) -> int | tuple[int, ...]:
+    if not dim.per_layer:
+        if not _is_int(value):
+            raise HatError(f"{source}: {dim.sub_key} must be an integer, got {value!r}")
+        return int(value)
+    if not isinstance(value, (list, tuple)) or not all(_is_int(v) for v in value):
+        raise HatError(f"{source}: {dim.sub_key} must be a list of integers, got {value!r}")
+    return tuple(int(v) for v in value)
 
 
 def _is_int(value: Any) -> bool:
@@ -138,18 +192,7 @@ def write_subconfig(config: SubConfig, path: str | os.PathLike) -> None:
 # --------------------------------------------------------------------------------------------
 # Latency features (spec §3.6): 10 averages over the active layers.
 
-FEATURE_NAMES: tuple[str, ...] = (
-    "encoder_embed_dim",
-    "encoder_layer_num",
-    "encoder_ffn_embed_dim_avg",
-    "encoder_self_attention_heads_avg",
-    "decoder_embed_dim",
-    "decoder_layer_num",
-    "decoder_ffn_embed_dim_avg",
-    "decoder_self_attention_heads_avg",
-    "decoder_ende_attention_heads_avg",
-    "decoder_arbitrary_ende_attn_avg",
-)
+FEATURE_NAMES: tuple[str, ...] = tuple(dim.feature for dim in GENE_ORDER)
 
 
 def encoder_layers_attended(arbitrary: int) -> int:
@@ -158,71 +201,28 @@ def encoder_layers_attended(arbitrary: int) -> int:
 
 
 def hat_features(config: SubConfig) -> list[float]:
-    """The 10 predictor features in HAT's CSV column order."""
+    """The 10 predictor features in HAT's CSV column order (`FEATURE_NAMES`)."""
+    return [_feature(dim, getattr(config, dim.field)) for dim in GENE_ORDER]
 
-    def mean(values: Sequence[float]) -> float:
-        return sum(values) / len(values)
 
-    return [
-        config.encoder_embed_dim,
-        config.encoder_layer_num,
-        mean(config.encoder_ffn_embed_dim),
-        mean(config.encoder_self_attention_heads),
-        config.decoder_embed_dim,
-        config.decoder_layer_num,
-        mean(config.decoder_ffn_embed_dim),
-        mean(config.decoder_self_attention_heads),
-        mean(config.decoder_ende_attention_heads),
-        mean([encoder_layers_attended(a) for a in config.decoder_arbitrary_ende_attn]),
-    ]
+def _feature(dim: Dimension, value: int | tuple[int, ...]) -> float:
+    if not dim.per_layer:
+        return value
+    values = [encoder_layers_attended(code) for code in value] if dim.kind == ARBITRARY else value
+    return sum(values) / len(values)
 
 
 # --------------------------------------------------------------------------------------------
 # Design spaces
 
-# HAT YAML key -> DesignSpace field for the super shape and the choice lists.
-_SUPER_KEYS: dict[str, str] = {
-    "encoder-embed-dim": "encoder_embed_dim",
-    "decoder-embed-dim": "decoder_embed_dim",
-    "encoder-ffn-embed-dim": "encoder_ffn_embed_dim",
-    "decoder-ffn-embed-dim": "decoder_ffn_embed_dim",
-    "encoder-layers": "encoder_layers",
-    "decoder-layers": "decoder_layers",
-    "encoder-attention-heads": "encoder_attention_heads",
-    "decoder-attention-heads": "decoder_attention_heads",
-    "qkv-dim": "qkv_dim",
-}
-_CHOICE_KEYS: dict[str, str] = {
-    "encoder-embed-choice": "encoder_embed_choice",
-    "decoder-embed-choice": "decoder_embed_choice",
-    "encoder-ffn-embed-dim-choice": "encoder_ffn_embed_dim_choice",
-    "decoder-ffn-embed-dim-choice": "decoder_ffn_embed_dim_choice",
-    "encoder-layer-num-choice": "encoder_layer_num_choice",
-    "decoder-layer-num-choice": "decoder_layer_num_choice",
-    "encoder-self-attention-heads-choice": "encoder_self_attention_heads_choice",
-    "decoder-self-attention-heads-choice": "decoder_self_attention_heads_choice",
-    "decoder-ende-attention-heads-choice": "decoder_ende_attention_heads_choice",
-    "decoder-arbitrary-ende-attn-choice": "decoder_arbitrary_ende_attn_choice",
-}
-# SubConfig field -> DesignSpace choice field that constrains it.
-_CHOICE_OF_FIELD: dict[str, str] = {
-    "encoder_embed_dim": "encoder_embed_choice",
-    "decoder_embed_dim": "decoder_embed_choice",
-    "encoder_layer_num": "encoder_layer_num_choice",
-    "decoder_layer_num": "decoder_layer_num_choice",
-    "encoder_ffn_embed_dim": "encoder_ffn_embed_dim_choice",
-    "encoder_self_attention_heads": "encoder_self_attention_heads_choice",
-    "decoder_ffn_embed_dim": "decoder_ffn_embed_dim_choice",
-    "decoder_self_attention_heads": "decoder_self_attention_heads_choice",
-    "decoder_ende_attention_heads": "decoder_ende_attention_heads_choice",
-    "decoder_arbitrary_ende_attn": "decoder_arbitrary_ende_attn_choice",
-}
-ARBITRARY_CODES = (-1, 1, 2)
+# The super-shape keys of a SuperTransformer YAML: the dimensions' bounds, then qkv-dim.
+_SUPER_KEYS: tuple[str, ...] = (*dict.fromkeys(dim.bound_key for dim in DIMENSIONS if dim.bound_key), "qkv-dim")
 
 
 @dataclass(frozen=True)
 class DesignSpace:
-    """HAT's SuperTransformer shape plus its search space (a `supertransformer/*.yml` file)."""
+    """HAT's SuperTransformer shape plus its search space (a `supertransformer/*.yml` file).
+    The fields are the super-shape keys and the choice keys of `DIMENSIONS`, underscored."""
 
     name: str
     encoder_embed_dim: int
@@ -253,82 +253,79 @@ class DesignSpace:
         """Read the super-shape and choice keys of a HAT SuperTransformer YAML; other keys
         (optimizer, lr, ...) belong to training and are ignored here."""
         fields: dict[str, Any] = {"name": name, "share_all_embeddings": bool(values.get("share-all-embeddings", False))}
-        for key, field in _SUPER_KEYS.items():
+        for key in _SUPER_KEYS:
             if key not in values:
                 raise HatError(f"{source}: missing key '{key}'")
             if not _is_int(values[key]) or values[key] <= 0:
                 raise HatError(f"{source}: {key} must be a positive integer, got {values[key]!r}")
-            fields[field] = values[key]
-        for key, field in _CHOICE_KEYS.items():
-            if key not in values:
-                raise HatError(f"{source}: missing key '{key}'")
-            choices = values[key]
+            fields[key.replace("-", "_")] = values[key]
+        for dim in DIMENSIONS:
+            if dim.choice_key not in values:
+                raise HatError(f"{source}: missing key '{dim.choice_key}'")
+            choices = values[dim.choice_key]
             if not isinstance(choices, list) or not choices or not all(_is_int(c) for c in choices):
-                raise HatError(f"{source}: {key} must be a non-empty list of integers, got {choices!r}")
-            fields[field] = tuple(choices)
+                raise HatError(f"{source}: {dim.choice_key} must be a non-empty list of integers, got {choices!r}")
+            fields[dim.choice_field] = tuple(choices)
         space = cls(**fields)
         space._check(source)
         return space
 
     def _check(self, source: str) -> None:
-        def fail(key: str, message: str) -> None:
-            raise HatError(f"{source}: {key} {message}")
-
-        for side in ("encoder", "decoder"):
-            embed = getattr(self, f"{side}_embed_dim")
-            if max(getattr(self, f"{side}_embed_choice")) > embed:
-                fail(f"{side}-embed-choice", f"exceeds {side}-embed-dim {embed}")
-            ffn = getattr(self, f"{side}_ffn_embed_dim")
-            if max(getattr(self, f"{side}_ffn_embed_dim_choice")) > ffn:
-                fail(f"{side}-ffn-embed-dim-choice", f"exceeds {side}-ffn-embed-dim {ffn}")
-            layers = getattr(self, f"{side}_layers")
-            layer_choice = getattr(self, f"{side}_layer_num_choice")
-            if max(layer_choice) > layers or min(layer_choice) < 1:
-                fail(f"{side}-layer-num-choice", f"must lie in 1..{side}-layers ({layers})")
-        for key, field in _CHOICE_KEYS.items():
-            if "heads" in field:
-                bad = [h for h in getattr(self, field) if h <= 0 or self.qkv_dim % h]
-                if bad:
-                    fail(key, f"has {bad[0]} heads, which does not divide qkv-dim {self.qkv_dim}")
-        bad_arbitrary = set(self.decoder_arbitrary_ende_attn_choice) - set(ARBITRARY_CODES)
-        if bad_arbitrary:
-            fail("decoder-arbitrary-ende-attn-choice", f"allows only {list(ARBITRARY_CODES)}")
-        if max(encoder_layers_attended(a) for a in self.decoder_arbitrary_ende_attn_choice) > min(
-            self.encoder_layer_num_choice
-        ):
-            fail("decoder-arbitrary-ende-attn-choice", "attends to more encoder layers than the encoder has")
+        for dim in DIMENSIONS:
+            problem = self._choice_problem(dim)
+            if problem:
+                raise HatError(f"{source}: {dim.choice_key} {problem}")
         if self.share_all_embeddings and self.encoder_embed_dim != self.decoder_embed_dim:
-            fail("share-all-embeddings", "needs encoder-embed-dim == decoder-embed-dim")
+            raise HatError(f"{source}: share-all-embeddings needs encoder-embed-dim == decoder-embed-dim")
+
+    def _choice_problem(self, dim: Dimension) -> str | None:
+        """What is wrong with the choice list of `dim` given the super shape, or None."""
+        choices = self.choices_for(dim.field)
+        bound = getattr(self, dim.bound_field) if dim.bound_field else None
+        if dim.kind == WIDTH and max(choices) > bound:
+            return f"exceeds {dim.bound_key} {bound}"
+        if dim.kind == LAYERS and (max(choices) > bound or min(choices) < 1):
+            return f"must lie in 1..{dim.bound_key} ({bound})"
+        if dim.kind == HEADS:
+            bad = [heads for heads in choices if heads <= 0 or self.qkv_dim % heads]
+            return f"has {bad[0]} heads, which does not divide qkv-dim {self.qkv_dim}" if bad else None
+        if dim.kind == ARBITRARY:
+            if set(choices) - set(ARBITRARY_CODES):
+                return f"allows only {list(ARBITRARY_CODES)}"
+            if max(map(encoder_layers_attended, choices)) > min(self.choices_for(_LAYER_COUNT["encoder"].field)):
+                return "attends to more encoder layers than the encoder has"
+        return None
 
     def to_hat_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"share-all-embeddings": self.share_all_embeddings}
-        out.update({key: getattr(self, field) for key, field in _SUPER_KEYS.items()})
-        out.update({key: list(getattr(self, field)) for key, field in _CHOICE_KEYS.items()})
+        out.update({key: getattr(self, key.replace("-", "_")) for key in _SUPER_KEYS})
+        out.update({dim.choice_key: list(self.choices_for(dim.field)) for dim in DIMENSIONS})
         return out
 
     def choices_for(self, field: str) -> tuple[int, ...]:
-        return getattr(self, _CHOICE_OF_FIELD[field])
+        """The choice list of a SubConfig field."""
+        return getattr(self, _BY_FIELD[field].choice_field)
+
+    def layers(self, side: str) -> int:
+        """The SuperTransformer's layer count of `side` ("encoder" or "decoder")."""
+        return getattr(self, _LAYER_COUNT[side].bound_field)
 
     # ---- validation ---------------------------------------------------------------------
 
     def validate(self, config: SubConfig, source: str = "config") -> None:
         """Raise a one-line HatError naming the first key whose value the space does not offer."""
         config.check_lengths(source)
-        for field, choice_field in _CHOICE_OF_FIELD.items():
-            allowed = getattr(self, choice_field)
-            value = getattr(config, field)
-            values = value if isinstance(value, tuple) else (value,)
-            hat_key = _FIELD_TO_HAT_KEY[field]
-            if "heads" in field:
-                for heads in values:
-                    if heads <= 0 or self.qkv_dim % heads:
-                        raise HatError(
-                            f"{source}: {hat_key}: {heads} heads do not divide qkv-dim {self.qkv_dim} "
-                            f"(allowed: {list(allowed)})"
-                        )
-            for v in values:
+        for dim in DIMENSIONS:
+            allowed = self.choices_for(dim.field)
+            value = getattr(config, dim.field)
+            for v in value if dim.per_layer else (value,):
+                if dim.kind == HEADS and (v <= 0 or self.qkv_dim % v):
+                    raise HatError(
+                        f"{source}: {dim.sub_key}: {v} heads do not divide qkv-dim {self.qkv_dim} "
+                        f"(allowed: {list(allowed)})"
+                    )
                 if v not in allowed:
-                    raise HatError(f"{source}: {hat_key}: {v} is not in the space (allowed: {list(allowed)})")
+                    raise HatError(f"{source}: {dim.sub_key}: {v} is not in the space (allowed: {list(allowed)})")
 
     # ---- special members ----------------------------------------------------------------
 
@@ -337,144 +334,94 @@ class DesignSpace:
         return self._extreme(max, arbitrary)
 
     def smallest(self, arbitrary: int = 1) -> SubConfig:
-        """HAT's `smallest_arbitrary1` validation config (min widths/heads/decoder depth)."""
+        """HAT's `smallest_arbitrary1` validation config (min widths/heads/decoder depth; HAT keeps
+        every encoder layer: `kept_at_max`)."""
         return self._extreme(min, arbitrary)
 
-    def _extreme(self, pick, arbitrary: int) -> SubConfig:
-        enc_layers = max(self.encoder_layer_num_choice)  # HAT keeps 6 encoder layers in both
-        dec_layers = pick(self.decoder_layer_num_choice)
-        return SubConfig(
-            encoder_embed_dim=pick(self.encoder_embed_choice),
-            decoder_embed_dim=pick(self.decoder_embed_choice),
-            encoder_layer_num=enc_layers,
-            decoder_layer_num=dec_layers,
-            encoder_ffn_embed_dim=(pick(self.encoder_ffn_embed_dim_choice),) * enc_layers,
-            encoder_self_attention_heads=(pick(self.encoder_self_attention_heads_choice),) * enc_layers,
-            decoder_ffn_embed_dim=(pick(self.decoder_ffn_embed_dim_choice),) * dec_layers,
-            decoder_self_attention_heads=(pick(self.decoder_self_attention_heads_choice),) * dec_layers,
-            decoder_ende_attention_heads=(pick(self.decoder_ende_attention_heads_choice),) * dec_layers,
-            decoder_arbitrary_ende_attn=(arbitrary,) * dec_layers,
-        )
+    def _extreme(self, pick: Callable[[Sequence[int]], int], arbitrary: int) -> SubConfig:
+        def value(dim: Dimension) -> int:
+            if dim.kind == ARBITRARY:
+                return arbitrary
+            return (max if dim.kept_at_max else pick)(self.choices_for(dim.field))
+
+        return _same_in_every_layer(value)
 
     def full_config(self) -> SubConfig:
         """The SuperTransformer itself as a SubConfig (super widths, all layers, arbitrary -1)."""
-        return SubConfig(
-            encoder_embed_dim=self.encoder_embed_dim,
-            decoder_embed_dim=self.decoder_embed_dim,
-            encoder_layer_num=self.encoder_layers,
-            decoder_layer_num=self.decoder_layers,
-            encoder_ffn_embed_dim=(self.encoder_ffn_embed_dim,) * self.encoder_layers,
-            encoder_self_attention_heads=(self.encoder_attention_heads,) * self.encoder_layers,
-            decoder_ffn_embed_dim=(self.decoder_ffn_embed_dim,) * self.decoder_layers,
-            decoder_self_attention_heads=(self.decoder_attention_heads,) * self.decoder_layers,
-            decoder_ende_attention_heads=(self.decoder_attention_heads,) * self.decoder_layers,
-            decoder_arbitrary_ende_attn=(-1,) * self.decoder_layers,
-        )
+        return _same_in_every_layer(lambda dim: getattr(self, dim.bound_field) if dim.bound_key else ATTEND_LAST_LAYER)
 
     # ---- sampling and size --------------------------------------------------------------
 
     def sample(self, rng: random.Random) -> SubConfig:
-        """One uniform SubTransformer, with HAT's order of `random.choice` draws (spec §2)."""
-        enc_embed = rng.choice(self.encoder_embed_choice)
-        dec_embed = rng.choice(self.decoder_embed_choice)
-        enc_layers = rng.choice(self.encoder_layer_num_choice)
-        dec_layers = rng.choice(self.decoder_layer_num_choice)
-        enc_ffn, enc_heads = [], []
-        for _ in range(enc_layers):
-            enc_ffn.append(rng.choice(self.encoder_ffn_embed_dim_choice))
-            enc_heads.append(rng.choice(self.encoder_self_attention_heads_choice))
-        dec_ffn, dec_self, dec_ende = [], [], []
-        for _ in range(dec_layers):
-            dec_ffn.append(rng.choice(self.decoder_ffn_embed_dim_choice))
-            dec_self.append(rng.choice(self.decoder_self_attention_heads_choice))
-            dec_ende.append(rng.choice(self.decoder_ende_attention_heads_choice))
-        arbitrary = [rng.choice(self.decoder_arbitrary_ende_attn_choice) for _ in range(self.decoder_layers)]
-        return SubConfig(
-            encoder_embed_dim=enc_embed,
-            decoder_embed_dim=dec_embed,
-            encoder_layer_num=enc_layers,
-            decoder_layer_num=dec_layers,
-            encoder_ffn_embed_dim=tuple(enc_ffn),
-            encoder_self_attention_heads=tuple(enc_heads),
-            decoder_ffn_embed_dim=tuple(dec_ffn),
-            decoder_self_attention_heads=tuple(dec_self),
-            decoder_ende_attention_heads=tuple(dec_ende),
-            decoder_arbitrary_ende_attn=tuple(arbitrary[:dec_layers]),
-        )
+        """One uniform SubTransformer, with HAT's order of `random.choice` draws (spec §2): the
+        scalars in file order; then per side, layer by layer, that layer's values in file order;
+        then arbitrary attention for every super decoder layer, of which the active ones are kept."""
+        values: dict[str, Any] = {}
+        for dim in (dim for dim in DIMENSIONS if not dim.per_layer):
+            values[dim.field] = rng.choice(self.choices_for(dim.field))
+        for side in SIDES:
+            dims = [dim for dim in DIMENSIONS if dim.side == side and dim.per_layer and dim.kind != ARBITRARY]
+            layers = values[_LAYER_COUNT[side].field]
+            rows = [[rng.choice(self.choices_for(dim.field)) for dim in dims] for _ in range(layers)]
+            values.update({dim.field: tuple(row[k] for row in rows) for k, dim in enumerate(dims)})
+        for dim in (dim for dim in DIMENSIONS if dim.kind == ARBITRARY):
+            drawn = [rng.choice(self.choices_for(dim.field)) for _ in range(self.layers(dim.side))]
+            values[dim.field] = tuple(drawn[: values[_LAYER_COUNT[dim.side].field]])
+        return SubConfig(**values)
 
     def size(self) -> int:
         """Number of distinct active architectures (junk genes of inactive layers not counted)."""
-        per_enc_layer = len(self.encoder_ffn_embed_dim_choice) * len(self.encoder_self_attention_heads_choice)
-        per_dec_layer = (
-            len(self.decoder_ffn_embed_dim_choice)
-            * len(self.decoder_self_attention_heads_choice)
-            * len(self.decoder_ende_attention_heads_choice)
-            * len(self.decoder_arbitrary_ende_attn_choice)
-        )
-        encoders = len(self.encoder_embed_choice) * sum(per_enc_layer**n for n in set(self.encoder_layer_num_choice))
-        decoders = len(self.decoder_embed_choice) * sum(per_dec_layer**n for n in set(self.decoder_layer_num_choice))
-        return encoders * decoders
+        total = 1
+        for side in SIDES:
+            dims = [dim for dim in DIMENSIONS if dim.side == side and dim.kind != LAYERS]
+            per_layer = math.prod(len(self.choices_for(dim.field)) for dim in dims if dim.per_layer)
+            once = math.prod(len(self.choices_for(dim.field)) for dim in dims if not dim.per_layer)
+            total *= once * sum(per_layer**n for n in set(self.choices_for(_LAYER_COUNT[side].field)))
+        return total
 
     # ---- genes (spec §5): a flat list over all super layers, junk past the active count ----
 
+    def _gene_width(self, dim: Dimension) -> int:
+        return self.layers(dim.side) if dim.per_layer else 1
+
     def gene_choices(self) -> list[tuple[int, ...]]:
-        """The choice list of each gene position: [enc_embed, enc_layers, enc_ffn×E, enc_heads×E,
-        dec_embed, dec_layers, dec_ffn×D, dec_self×D, dec_ende×D, dec_arbitrary×D]."""
-        E, D = self.encoder_layers, self.decoder_layers
-        return (
-            [self.encoder_embed_choice, self.encoder_layer_num_choice]
-            + [self.encoder_ffn_embed_dim_choice] * E
-            + [self.encoder_self_attention_heads_choice] * E
-            + [self.decoder_embed_choice, self.decoder_layer_num_choice]
-            + [self.decoder_ffn_embed_dim_choice] * D
-            + [self.decoder_self_attention_heads_choice] * D
-            + [self.decoder_ende_attention_heads_choice] * D
-            + [self.decoder_arbitrary_ende_attn_choice] * D
-        )
+        """The choice list of each gene position (`GENE_ORDER`): [enc_embed, enc_layers, enc_ffn×E,
+        enc_heads×E, dec_embed, dec_layers, dec_ffn×D, dec_self×D, dec_ende×D, dec_arbitrary×D]."""
+        return [self.choices_for(dim.field) for dim in GENE_ORDER for _ in range(self._gene_width(dim))]
 
     def random_gene(self, rng: random.Random) -> list[int]:
         return [rng.choice(choices) for choices in self.gene_choices()]
 
     def config_from_gene(self, gene: Sequence[int]) -> SubConfig:
-        E, D = self.encoder_layers, self.decoder_layers
-        if len(gene) != 2 * E + 4 * D + 4:
-            raise HatError(f"gene has {len(gene)} entries, expected {2 * E + 4 * D + 4}")
-        enc_embed, enc_layers = gene[0], gene[1]
-        enc_ffn = gene[2 : 2 + E]
-        enc_heads = gene[2 + E : 2 + 2 * E]
-        d0 = 2 + 2 * E
-        dec_embed, dec_layers = gene[d0], gene[d0 + 1]
-        dec_lists = [gene[d0 + 2 + k * D : d0 + 2 + (k + 1) * D] for k in range(4)]
-        return SubConfig(
-            encoder_embed_dim=enc_embed,
-            decoder_embed_dim=dec_embed,
-            encoder_layer_num=enc_layers,
-            decoder_layer_num=dec_layers,
-            encoder_ffn_embed_dim=tuple(enc_ffn[:enc_layers]),
-            encoder_self_attention_heads=tuple(enc_heads[:enc_layers]),
-            decoder_ffn_embed_dim=tuple(dec_lists[0][:dec_layers]),
-            decoder_self_attention_heads=tuple(dec_lists[1][:dec_layers]),
-            decoder_ende_attention_heads=tuple(dec_lists[2][:dec_layers]),
-            decoder_arbitrary_ende_attn=tuple(dec_lists[3][:dec_layers]),
-        )
+        expected = sum(self._gene_width(dim) for dim in GENE_ORDER)
+        if len(gene) != expected:
+            raise HatError(f"gene has {len(gene)} entries, expected {expected}")
+        values: dict[str, Any] = {}
+        start = 0
+        for dim in GENE_ORDER:
+            width = self._gene_width(dim)
+            values[dim.field] = tuple(gene[start : start + width]) if dim.per_layer else gene[start]
+            start += width
+        for dim in (dim for dim in DIMENSIONS if dim.per_layer):
+            values[dim.field] = values[dim.field][: values[_LAYER_COUNT[dim.side].field]]
+        return SubConfig(**values)
 
     def gene_from_config(self, config: SubConfig) -> list[int]:
         """Inverse of `config_from_gene`; inactive positions repeat the last active layer's value."""
+        gene: list[int] = []
+        for dim in GENE_ORDER:
+            value = getattr(config, dim.field)
+            gene += (list(value) + [value[-1]] * (self._gene_width(dim) - len(value))) if dim.per_layer else [value]
+        return gene
 
-        def padded(values: tuple[int, ...], length: int) -> list[int]:
-            return list(values) + [values[-1]] * (length - len(values))
 
-        E, D = self.encoder_layers, self.decoder_layers
-        return (
-            [config.encoder_embed_dim, config.encoder_layer_num]
-            + padded(config.encoder_ffn_embed_dim, E)
-            + padded(config.encoder_self_attention_heads, E)
-            + [config.decoder_embed_dim, config.decoder_layer_num]
-            + padded(config.decoder_ffn_embed_dim, D)
-            + padded(config.decoder_self_attention_heads, D)
-            + padded(config.decoder_ende_attention_heads, D)
-            + padded(config.decoder_arbitrary_ende_attn, D)
-        )
+def _same_in_every_layer(value: Callable[[Dimension], int]) -> SubConfig:
+    """The SubConfig with `value(dim)` in every dimension, per-layer ones repeated over the layers
+    that their side's layer-num dimension gives."""
+    values = {dim.field: value(dim) for dim in DIMENSIONS}
+    for dim in (dim for dim in DIMENSIONS if dim.per_layer):
+        values[dim.field] = (values[dim.field],) * values[_LAYER_COUNT[dim.side].field]
+    return SubConfig(**values)
 
 
 def _read_yaml_mapping(path: str | os.PathLike) -> dict[str, Any]:

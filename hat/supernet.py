@@ -34,6 +34,8 @@ from torch import Tensor, nn
 
 from hat.space import DesignSpace, SubConfig, encoder_layers_attended
 
+MAX_POSITIONS = 1024  # longest source/target sequence the model reports to fairseq (HAT: max-source/target-positions)
+
 # -------------------------------------------------------------------------------------------
 # What is allocated
 
@@ -613,4 +615,4 @@ class SuperTransformer(nn.Module):
         return self.decoder(prev_output_tokens, self.encoder(src_tokens, src_lengths))
 
     def max_positions(self) -> int:
-        return 1024
+        return MAX_POSITIONS

@@ -30,7 +30,7 @@ MULTI_WORKER_DDP_BACKEND = "no_c10d"
 
 @dataclass(frozen=True)
 class World:
-    """The workers of one training: `gpus` per node (with --cpu: processes), on `nodes` nodes."""
+    """The workers of one training: `gpus` per node (with --device cpu: processes), on `nodes` nodes."""
 
     gpus: int = 1
     nodes: int = 1
@@ -44,7 +44,9 @@ class World:
             if value < 1:
                 raise HatError(f"{flag} must be >= 1, got {value}")
         if cpu and self.nodes > 1:
-            raise HatError(f"--nodes {self.nodes} with --cpu: CPU workers run on one machine (--gpus N processes)")
+            raise HatError(
+                f"--nodes {self.nodes} with --device cpu: CPU workers run on one machine (--gpus N processes)"
+            )
         if self.nodes > 1 and not _under_launcher():
             raise HatError(
                 f"--nodes {self.nodes}: start one task per GPU with SLURM's srun (the workflow's slurm profile) "

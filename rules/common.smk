@@ -72,10 +72,6 @@ def override_args(overrides):
     return " ".join(f"--override {shlex.quote(f'{key}={value}')}" for key, value in sorted(overrides.items()))
 
 
-def cpu_flag(wildcards):
-    return "--cpu" if settings(wildcards.task)["device"] == "cpu" else ""
-
-
 def preprocessed_flag(wildcards):
     """`hat data download/prepare --preprocessed` for a task whose data_source is HAT's bundle."""
     return "--preprocessed" if settings(wildcards.task).get("data_source") == "hat-preprocessed" else ""
@@ -194,14 +190,13 @@ def deployed_model(run):
     return f"{run}/onnx/model.json" if runtime == "onnxruntime" else f"{run}/checkpoint.pt"
 
 
-def measure_arg(wildcards):
-    """`hat search --measure`: the device to time the result on where this hardware is measured, else none."""
-    return measured_device(wildcards.hw) or "none"
-
-
-def measure_threads_arg(wildcards):
-    """`hat search --measure-threads`: time the result with the threads its latency dataset used."""
-    return HARDWARE[wildcards.hw]["measure"].get("threads", 1) if measured_device(wildcards.hw) else 1
+def measure_latency_args(wildcards):
+    """`hat search|profile --measure-latency D --measure-threads N`: time the result on the device
+    and with the threads of the hardware's latency dataset where it is measured here; nothing
+    where it is not (HAT's and user CSVs: the sidecar/profile.json then say so)."""
+    device = measured_device(wildcards.hw)
+    threads = HARDWARE[wildcards.hw]["measure"].get("threads", 1) if device else None
+    return f"--measure-latency {device} --measure-threads {threads}" if device else ""
 
 
 def valid_batches_arg(wildcards):
@@ -239,13 +234,6 @@ def budget_arg(wildcards):
     """`hat search`'s budget flag for a run's {budget}: --latency-budget MS or --latency-budget-pct PCT."""
     value, unit = re.fullmatch(r"(.+?)(ms|pct)", wildcards.budget).groups()
     return f"--latency-budget {value}" if unit == "ms" else f"--latency-budget-pct {value}"
-
-
-def profile_latency_args(wildcards):
-    """`hat profile` flags that time the shipped checkpoint where the hardware is measurable here
-    (with its latency dataset's threads); nothing where it is not (profile.json then says so)."""
-    device = measured_device(wildcards.hw)
-    return f"--latency {device} --threads {measure_threads_arg(wildcards)}" if device else ""
 
 
 def default_targets():

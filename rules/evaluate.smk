@@ -42,7 +42,7 @@ rule profile:
         "results/{task}/{hw}@{budget}/profile.json",
     params:
         task=task_arg,
-        latency=profile_latency_args,
+        latency=measure_latency_args,
     threads: lambda wildcards: measuring_threads(wildcards.hw) if measured_device(wildcards.hw) else 1
     resources:
         runtime=30,

@@ -30,4 +30,5 @@ rule train_predictor:
         "../envs/hat.yaml"
     shell:
         "hat predictor train {input} --task {params.task} --hardware {wildcards.hw} --method {params.method}"
-        " --seed {params.seed} --out {output.predictor} > {log} 2>&1"
+        " --seed {params.seed} --out {output.predictor} --metrics {output.metrics} --predictions {output.predictions}"
+        " --plot {output.scatter} > {log} 2>&1"

@@ -25,8 +25,7 @@ rule search:
         seed=lambda wildcards: stage(wildcards.task, "search")["seed"],
         population=lambda wildcards: stage(wildcards.task, "search")["population"],
         iterations=lambda wildcards: stage(wildcards.task, "search")["iterations"],
-        measure=measure_arg,
-        measure_threads=measure_threads_arg,
+        measure=measure_latency_args,
         valid_batches=valid_batches_arg,
         device=lambda wildcards: settings(wildcards.task)["device"],
         workers=search_workers,
@@ -50,5 +49,5 @@ rule search:
         " --predictor {input.predictor} {params.budget} --hardware {wildcards.hw}"
         " --seed {params.seed} --population {params.population} --iterations {params.iterations}"
         " {params.valid_batches} --device {params.device} --workers {params.workers} --threads {params.worker_threads}"
-        " --measure {params.measure} --measure-threads {params.measure_threads} {params.runtime} {params.confidence} --no-progress"
-        " --out {output.config} > {log} 2>&1"
+        " {params.measure} {params.runtime} {params.confidence} --no-progress --out {output.config}"
+        " --sidecar {output.sidecar} --log-csv {output.log_csv} --plot {output.curve} > {log} 2>&1"

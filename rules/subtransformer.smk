@@ -14,7 +14,7 @@ rule train_subtransformer:
         data_dir=directory_of("data"),
         save_dir="results/{task}/{hw}@{budget}/train",
         init=lambda wildcards: stage(wildcards.task, "subtransformer")["init"],
-        cpu=cpu_flag,
+        device=lambda wildcards: settings(wildcards.task)["device"],
         overrides=lambda wildcards: override_args(stage(wildcards.task, "subtransformer")["overrides"]),
         world=world_args("subtransformer"),
         launcher=launcher("subtransformer"),
@@ -32,4 +32,4 @@ rule train_subtransformer:
     shell:
         "{params.launcher}hat train subtransformer --task {params.task} --config {input.config} --data {params.data_dir}"
         " --save-dir {params.save_dir} --out {output} --init {params.init} --supernet {input.supernet}"
-        " --threads {params.worker_threads} {params.world} {params.cpu} {params.overrides} > {log} 2>&1"
+        " --threads {params.worker_threads} {params.world} --device {params.device} {params.overrides} > {log} 2>&1"

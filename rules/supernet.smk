@@ -25,7 +25,7 @@ rule train_supernet:
         task=task_arg,
         data_dir=directory_of("data"),
         save_dir="results/{task}/supernet",
-        cpu=cpu_flag,
+        device=lambda wildcards: settings(wildcards.task)["device"],
         overrides=lambda wildcards: override_args(stage(wildcards.task, "supernet")["overrides"]),
         world=world_args("supernet"),
         launcher=launcher("supernet"),
@@ -42,7 +42,7 @@ rule train_supernet:
         "../envs/hat.yaml"
     shell:
         "{params.launcher}hat train supernet --task {params.task} --data {params.data_dir} --save-dir {params.save_dir}"
-        " --threads {params.worker_threads} {params.world} {params.cpu} {params.overrides} > {log} 2>&1"
+        " --threads {params.worker_threads} {params.world} --device {params.device} {params.overrides} > {log} 2>&1"
 
 
 localrules:

@@ -56,7 +56,7 @@ def sample_log(path: Path) -> list[tuple[int, int, SubConfig]]:
 
 def train_command(data: Path, save_dir: Path, gpus: int, update_freq: int, log: Path, *settings: str) -> list[str]:
     command = [sys.executable, "-c", HAT_MAIN, "train", "supernet", "--task", "demo", "--data", str(data),
-               "--save-dir", str(save_dir), "--cpu", "--threads", "1", "--gpus", str(gpus)]  # fmt: skip
+               "--save-dir", str(save_dir), "--device", "cpu", "--threads", "1", "--gpus", str(gpus)]  # fmt: skip
     overrides = {**EXACT, "update-freq": str(update_freq), "hat-sample-log": str(log)}
     return command + [f"--override={key}={value}" for key, value in overrides.items()] + list(settings)
 
@@ -89,7 +89,7 @@ def test_update_freq_override_wins_and_indivisible_worlds_are_refused():
         scaled_settings(training_settings(wmt, {}, False), {}, World(3))
     with pytest.raises(HatError, match="--gpus"):
         scaled_settings(training_settings(wmt, {}, False), {"distributed-world-size": "2"}, World(2))
-    with pytest.raises(HatError, match="--nodes 2 with --cpu"):
+    with pytest.raises(HatError, match="--nodes 2 with --device cpu"):
         World(2, 2).check(cpu=True)
 
 

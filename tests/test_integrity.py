@@ -142,7 +142,7 @@ def test_appended_dictionary_is_refused_where_data_meets_the_model(grown_diction
         "validate": ["validate", "--supernet", supernet, "--config", config],
         "evaluate": ["evaluate", "--checkpoint", supernet, "--config", config, "--out", tmp_path / "bleu.txt"],
         "train-inherit": ["train", "subtransformer", "--config", config, "--save-dir", tmp_path / "train",
-                          "--init", "inherit", "--supernet", supernet, "--cpu"],
+                          "--init", "inherit", "--supernet", supernet, "--device", "cpu"],
     }[command]  # fmt: skip
     assert hat(*args, "--task", "demo", "--data", data) == 2
     message = one_line_error(capsys)
@@ -236,7 +236,7 @@ def test_failed_subtransformer_training_leaves_no_run_file_or_initial_model(tmp_
     save_dir = tmp_path / "train"
     overrides = [f"--override={key}={value}" for key, value in FAST_TRAINING.items()]
     args = ["train", "subtransformer", "--task", "demo", "--data", corpus_dir(tmp_path_factory), "--config", config,
-            "--save-dir", save_dir, "--cpu", *overrides, "--override", "no-such-option=1"]  # fmt: skip
+            "--save-dir", save_dir, "--device", "cpu", *overrides, "--override", "no-such-option=1"]  # fmt: skip
     assert hat(*args) == 2
     assert "unknown fairseq option '--no-such-option'" in one_line_error(capsys)
     assert not save_dir.exists()

@@ -228,6 +228,20 @@ def test_drift_flagged_rows_are_left_out_of_the_fit_and_the_metrics(tmp_path):
     assert load_predictor(tmp_path / "q.pt").metrics["within_10_pct"] == pytest.approx(100 * steady_heldout / 40)
 
 
+def test_predictor_files_go_where_their_flags_name_them(tmp_path):
+    """The workflow names each output; by hand they default to the predictor's name (above)."""
+    data, out, elsewhere = tmp_path / "cpu.csv", tmp_path / "p.pt", tmp_path / "elsewhere"
+    write_latency_csv(data, _linear_demo_rows(60, slow=range(0), flagged=range(0)))
+    named = {"--metrics": elsewhere / "m.json", "--predictions": elsewhere / "held.csv", "--plot": elsewhere / "s.png"}
+    argv = ["predictor", "train", str(data), "--task", "demo", "--hardware", "cpu", "--out", str(out)]
+    assert hat_main(argv + [str(word) for pair in named.items() for word in pair]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cpu.csv", "elsewhere", "p.pt"]
+    metrics = {"predictor": "p.pt", "kind": "cost", **load_predictor(out).metrics}
+    assert json.loads(named["--metrics"].read_text()) == metrics
+    assert len(named["--predictions"].read_text().splitlines()) == 1 + 12  # header + the held-out 20 %
+    assert named["--plot"].read_bytes()[:4] == b"\x89PNG"
+
+
 def test_too_few_steady_rows_is_an_error_and_nothing_is_written(tmp_path, capsys):
     data = tmp_path / "drifting.csv"
     write_latency_csv(data, _linear_demo_rows(60, slow=range(0), flagged=range(45)))

@@ -67,7 +67,8 @@ def test_formula_equals_torchprofile_trace_of_the_model(task):
 def test_cli_measures_latency_on_request(tmp_path, capsys):
     config = tmp_path / "smallest.yml"
     write_subconfig(load_task("demo").space.smallest(), config)
-    argv = ["profile", str(config), "--task", "demo", "--latency", "cpu", "--threads", "1", "--vocab-size", "512"]
+    argv = ["profile", str(config), "--task", "demo", "--measure-latency", "cpu", "--measure-threads", "1",
+            "--vocab-size", "512"]  # fmt: skip
     assert main([*argv, "--runs", "10"]) == 0
     report = json.loads(capsys.readouterr().out)
     latency = report["latency"]
@@ -91,8 +92,8 @@ def shipped_checkpoint(path: Path, config, vocab: int) -> Path:
 
 
 def profile_checkpoint(config_path: Path, checkpoint: Path, capsys, *extra: str) -> dict:
-    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--latency", "cpu"]
-    assert main([*argv, "--threads", "1", "--runs", "10", "--warmup", "2", *extra]) == 0
+    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--measure-latency", "cpu"]
+    assert main([*argv, "--measure-threads", "1", "--runs", "10", "--warmup", "2", *extra]) == 0
     return json.loads(capsys.readouterr().out)["latency"]
 
 
@@ -115,7 +116,7 @@ def test_profile_refuses_a_checkpoint_of_another_subtransformer(tmp_path, capsys
     config_path = tmp_path / "sub.yml"
     write_subconfig(space.smallest(), config_path)
     other = shipped_checkpoint(tmp_path / "other.pt", space.largest(), vocab=512)
-    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(other), "--latency", "cpu"]
+    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(other), "--measure-latency", "cpu"]
     assert main(argv) == 2
     assert f"{other}: its SubTransformer is not the one in {config_path}" in capsys.readouterr().err
 

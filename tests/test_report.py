@@ -34,7 +34,7 @@ SHIPPED = {"total_ms": 11.0, "runs": 300, "model": "checkpoint.pt", "environment
 
 
 def timed(measured: float | None) -> dict:
-    """`hat profile --checkpoint --latency` output: the shipped model timed at `measured` ms."""
+    """`hat profile --checkpoint --measure-latency` output: the shipped model timed at `measured` ms."""
     return {**PROFILE, "latency": {**SHIPPED, "total_ms": measured}} if measured is not None else PROFILE
 
 

@@ -119,6 +119,17 @@ def test_search_writes_yaml_sidecar_log_and_plot(inputs, synthetic_fitness, caps
     assert (profile["params"], profile["flops"]) == (sidecar["params"], sidecar["flops"])
 
 
+def test_search_writes_each_output_where_its_flag_names_it(inputs, synthetic_fitness, tmp_path):
+    """The workflow passes every output by name: named files land there, nothing beside the YAML."""
+    named = {flag: tmp_path / "elsewhere" / name for flag, name in
+             (("--sidecar", "result.json"), ("--log-csv", "generations.csv"), ("--plot", "curves.png"))}  # fmt: skip
+    assert main(search_args(inputs, *[str(word) for pair in named.items() for word in pair])) == 0
+    assert sorted(p.name for p in inputs["out"].parent.iterdir()) == ["subtransformer.yml"]
+    assert json.loads(named["--sidecar"].read_text())["fitness"] == synthetic_loss([read_subconfig(inputs["out"])])[0]
+    assert named["--log-csv"].read_text().splitlines()[0].startswith("generation,")
+    assert named["--plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_same_seed_same_yaml(inputs, synthetic_fitness, tmp_path):
     assert main(search_args(inputs)) == 0
     first = inputs["out"].read_text()
@@ -203,7 +214,7 @@ def test_predictor_of_other_hardware_is_refused(inputs, capsys):
 def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fitness, monkeypatch, capsys):
     over = inputs["budget"] * 1.2
     monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": over})
-    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
     assert sidecar["measured"]["latency_ms"] == over
     assert sidecar["measured"]["over_budget_pct"] == pytest.approx(20.0)
@@ -214,7 +225,7 @@ def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fit
 def test_measured_latency_within_ten_percent_is_not_a_warning(inputs, synthetic_fitness, monkeypatch):
     within = inputs["budget"] * 1.09
     monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": within})
-    assert main(search_args(inputs, "--measure", "cpu")) == 0
+    assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     assert json.loads(inputs["out"].with_suffix(".json").read_text())["warning"] is None
 
 

@@ -79,7 +79,7 @@ def search_argv(demo, out: Path, *extra) -> list[str]:
 def first_run(demo, tmp_path_factory):
     """The reference search, closing the loop with a real measurement on this CPU."""
     out = tmp_path_factory.mktemp("first") / "subtransformer.yml"
-    assert main(search_argv(demo, out, "--measure", "cpu", "--measure-threads", "1")) == 0
+    assert main(search_argv(demo, out, "--measure-latency", "cpu", "--measure-threads", "1")) == 0
     return out
 
 

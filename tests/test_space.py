@@ -1,5 +1,6 @@
 """Design spaces and HAT's SubTransformer YAML format (hat-spec §1, §3.6, §5)."""
 
+import dataclasses
 import random
 from pathlib import Path
 
@@ -7,7 +8,9 @@ import pytest
 
 from hat.errors import HatError
 from hat.space import (
+    DIMENSIONS,
     FEATURE_NAMES,
+    DesignSpace,
     SubConfig,
     format_subconfig,
     hat_features,
@@ -104,6 +107,22 @@ def test_features_are_hats_ten_averages():
     config = read_subconfig(HAT_CONFIGS[0].parent / "HAT_iwslt14deen_titanxp@137.8ms_bleu@34.7.yml")
     assert len(FEATURE_NAMES) == 10
     assert hat_features(config) == [512, 6, 1024.0, 4.0, 512, 4, 1536.0, 3.5, 4.0, (3 + 1 + 1 + 1) / 4]
+
+
+def test_the_dimension_table_derives_hats_names():
+    """DIMENSIONS is the one table: its derived names are HAT's CSV header, HAT's SubTransformer
+    keys and exactly the fields of SubConfig and DesignSpace's choice lists."""
+    hat_csv_header = (  # latency_dataset/*.csv in HAT's repository, before the latency columns
+        "encoder_embed_dim,encoder_layer_num,encoder_ffn_embed_dim_avg,encoder_self_attention_heads_avg,"
+        "decoder_embed_dim,decoder_layer_num,decoder_ffn_embed_dim_avg,decoder_self_attention_heads_avg,"
+        "decoder_ende_attention_heads_avg,decoder_arbitrary_ende_attn_avg"
+    )
+    assert ",".join(FEATURE_NAMES) == hat_csv_header
+    assert {dim.field for dim in DIMENSIONS} == {field.name for field in dataclasses.fields(SubConfig)}
+    choice_fields = {field.name for field in dataclasses.fields(DesignSpace) if field.name.endswith("_choice")}
+    assert {dim.choice_field for dim in DIMENSIONS} == choice_fields
+    published_keys = [line.split(":")[0] for line in HAT_CONFIGS[0].read_text().splitlines() if line[:1].isalpha()]
+    assert [dim.sub_key for dim in DIMENSIONS] == published_keys
 
 
 def _bad(path: Path, old: str, new: str, tmp_path: Path) -> Path:

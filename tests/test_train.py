@@ -123,7 +123,7 @@ def test_sigkill_then_rerun_resumes(demo, tmp_path_factory, tmp_path):
     data = corpus_dir(tmp_path_factory)
     log = tmp_path / "samples.jsonl"
     command = [sys.executable, "-c", HAT_MAIN, "train", "supernet", "--task", "demo", "--data", str(data),
-               "--save-dir", str(tmp_path / "run"), "--cpu", "--threads", "1"]  # fmt: skip
+               "--save-dir", str(tmp_path / "run"), "--device", "cpu", "--threads", "1"]  # fmt: skip
     command += [f"--override={k}={v}" for k, v in FAST_TRAINING.items()]
     command += ["--override=max-update=12", "--override=save-interval-updates=2", f"--override=hat-sample-log={log}"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

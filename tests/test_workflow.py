@@ -197,6 +197,27 @@ def test_runtime_hardware_measures_searches_exports_and_scores_in_its_runtime(tm
     assert "--checkpoint results/demo/cpu-ort-int8@18ms/onnx/model.json" in command("hat evaluate")
 
 
+# Rules whose declared output is the file that stands for a directory (written last): their
+# command gets the directory (docs/architecture.md, "Directories are declared through a manifest").
+DIRECTORY_OUTPUTS = {"download", "prepare", "train_supernet", "export_onnx"}
+
+
+def test_every_declared_output_is_passed_to_its_command_by_name(tmp_path):
+    """No rule relies on the package deriving an output's name: each declared output (or, for a
+    directory's marker file, its directory) appears in the job's `hat` command."""
+    targets = ["results/demo/cpu-ort-int8@18ms/bleu.txt", "results/wmt14ende/predictor/titanxp.pt"]
+    result = snakemake(tmp_path, "--dry-run", "--printshellcmds", "all", *targets)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    jobs = re.findall(r"^rule (\w+):\n(?:.*\n)*?    output: (.*)\n(?:.*\n)*?Shell command: (.*)$", output, re.MULTILINE)
+    assert {"search", "train_predictor", "profile", "summary", "evaluate", "export_onnx"} <= {job[0] for job in jobs}
+    for rule, outputs, command in jobs:
+        words = command.replace("(", " ").replace(")", " ").split()
+        for declared in outputs.split(", "):
+            expected = str(Path(declared).parent) if rule in DIRECTORY_OUTPUTS else declared
+            assert expected in words, f"rule {rule}: {expected} is not in: {command}"
+
+
 # A stand-in `hat`: each command writes the files it promises, so the DAG's caching can be tested
 # in seconds. `hat report` is the real one (it reads what the stand-in wrote).
 FAKE_HAT = """\
@@ -217,18 +238,17 @@ elif command == "train supernet":
     touch(opt("--save-dir") / "checkpoint_best.pt")
 elif command in ("latency dataset", "latency fetch-published", "train subtransformer"):
     touch(opt("--out"))
-elif command == "predictor train":
-    out = opt("--out")
-    for suffix in (".pt", ".metrics.json", ".predictions.csv", ".png"):
-        touch(out.with_suffix(suffix))
+elif command == "predictor train":  # each output by the name the rule passes (no derived names)
+    for flag in ("--out", "--metrics", "--predictions", "--plot"):
+        touch(opt(flag))
 elif argv[0] == "search":
-    out, pct = opt("--out"), float(argv[argv.index("--latency-budget-pct") + 1])
+    pct = float(argv[argv.index("--latency-budget-pct") + 1])
     budget = 10 + pct / 10  # as if the achievable range were 10-20 ms
-    touch(out)
-    touch(out.with_suffix(".json"), json.dumps({{"hardware": "cpu", "latency_budget_ms": budget,
+    touch(opt("--out"))
+    touch(opt("--sidecar"), json.dumps({{"hardware": "cpu", "latency_budget_ms": budget,
           "latency_budget_pct": pct, "predicted_latency_ms": budget * 0.9, "measured": None}}))
-    touch(out.with_suffix(".search_log.csv"))
-    touch(out.with_suffix(".search.png"))
+    touch(opt("--log-csv"))
+    touch(opt("--plot"))
 elif argv[0] == "evaluate":
     touch(opt("--out"), "BLEU = 1.5\\n")
 elif argv[0] == "profile":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hat.cli.devices import add_device
+
 
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser("evaluate", help="beam search + tokenized BLEU + SacreBLEU -> bleu.txt")
@@ -16,7 +18,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--subset", default="test")
     evaluate.add_argument("--beam", type=int, help="beam size (default: the task's)")
     evaluate.add_argument("--lenpen", type=float, help="length penalty (default: the task's)")
-    evaluate.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where beam search runs")
+    add_device(evaluate, "where beam search runs")
     evaluate.add_argument(
         "--precision", choices=["fp32", "int8"],
         help="int8: torch.ao dynamic quantization of a PyTorch checkpoint (default: fp32, or the ONNX export's own)",

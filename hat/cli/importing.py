@@ -27,13 +27,15 @@ def register(subparsers) -> None:
 
 def register_predictor_import(commands) -> None:
     """`hat predictor import` (registered by hat/cli/predictor.py)."""
+    from hat.cli.predictor import add_predictor_outputs
+
     imported = commands.add_parser("import", help="HAT's trained predictor (.pt + its YAML) -> our hat-mlp file")
     imported.add_argument("predictor", help="HAT's latency_dataset/predictors/<task>_<cpu|gpu>_<hw>.pt")
     imported.add_argument("--yaml", required=True, help="its configs/<task>/latency_predictor/<hw>.yml")
     imported.add_argument("--csv", required=True, help="HAT's latency CSV of the same task and hardware (metrics)")
     imported.add_argument("--task", required=True, help="task name or task.yml")
     imported.add_argument("--hardware", required=True, help="hardware name recorded in the file")
-    imported.add_argument("--out", required=True, help="predictor file; metrics/predictions/PNG go beside it")
+    add_predictor_outputs(imported)
     imported.add_argument("--seed", type=int, default=0, help="held-out split seed (as hat predictor train)")
     imported.set_defaults(func=_import_predictor)
 
@@ -64,11 +66,11 @@ def _import_predictor(args) -> int:
 
     import numpy as np
 
-    from hat.io import sha256_file, write_text_atomic
+    from hat.cli.predictor import predictor_outputs
+    from hat.io import sha256_file
     from hat.latency.table import read_latency_csv
-    from hat.predictor import save_predictor
     from hat.predictor.hat_import import import_hat_predictor
-    from hat.predictor.report import write_heldout_csv, write_heldout_plot
+    from hat.predictor.report import write_predictor_files
     from hat.tasks import load_task
 
     task = load_task(args.task)
@@ -80,13 +82,8 @@ def _import_predictor(args) -> int:
         args.predictor, args.yaml, task=task, hardware=args.hardware, features=features, target_ms=target_ms,
         data_info=data_info, seed=args.seed,
     )  # fmt: skip
-    out = Path(args.out)
     predicted = predictor.predict_features(features[heldout])
     flags = [rows[i].drift_flag for i in heldout]
-    write_heldout_csv(out.with_suffix(".predictions.csv"), heldout, target_ms[heldout], predicted, flags)
-    write_heldout_plot(out.with_suffix(".png"), target_ms[heldout], predicted, flags, predictor.meta)
-    metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
-    write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    save_predictor(predictor, out)
+    metrics = write_predictor_files(predictor_outputs(args), predictor, heldout, target_ms[heldout], predicted, flags)
     print(json.dumps(metrics))
     return 0

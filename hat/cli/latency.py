@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from hat.cli.devices import add_device
+
 
 def register(subparsers) -> None:
+    from hat.latency.adaptive import StopRule  # torch-free, as the dataset module
     from hat.latency.dataset import DriftSettings  # torch-free
 
     latency = subparsers.add_parser("latency", help="latency measurement and datasets (torch only)")
@@ -24,9 +27,13 @@ def register(subparsers) -> None:
     dataset.add_argument(
         "--samples", type=_samples, required=True, help="N, or auto: rounds until the predictor stops improving"
     )
-    dataset.add_argument("--auto-floor", type=int, default=100, help="--samples auto: rows of the first round")
-    dataset.add_argument("--auto-round", type=int, default=25, help="--samples auto: rows per later round")
-    dataset.add_argument("--auto-ceiling", type=int, default=2000, help="--samples auto: at most this many rows")
+    auto = (
+        ("--auto-floor", StopRule.floor, "rows of the first round"),
+        ("--auto-round", StopRule.round_rows, "rows per later round"),
+        ("--auto-ceiling", StopRule.ceiling, "at most this many rows"),
+    )
+    for flag, default, meaning in auto:
+        dataset.add_argument(flag, type=int, default=default, help=f"--samples auto: {meaning}")
     dataset.add_argument("--out", required=True, help="CSV; OUT.partial while recording, OUT.env.json sidecar")
     dataset.add_argument("--seed", type=int, default=0)
     dataset.add_argument(
@@ -54,11 +61,13 @@ def register(subparsers) -> None:
 
 
 def _add_protocol_arguments(parser) -> None:
+    from hat.latency.measure import LatencyMeter  # torch-free at import
+
     parser.add_argument("--task", required=True, help="task name or task.yml")
-    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    add_device(parser, "where the models are timed")
     parser.add_argument("--threads", type=int, help="torch CPU threads (recorded either way)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs (trimmed 10 %% / 10 %%)")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs")
+    parser.add_argument("--runs", type=int, default=LatencyMeter.runs, help="timed runs (trimmed 10 %% / 10 %%)")
+    parser.add_argument("--warmup", type=int, default=LatencyMeter.warmup, help="untimed warm-up runs")
     parser.add_argument("--fp16", action="store_true", help="half precision (CUDA only)")
     vocab = parser.add_mutually_exclusive_group(required=True)
     vocab.add_argument("--data", help="the task's binarized data dir: the vocabulary is its target dictionary's")

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     train.add_argument("csv", help="latency CSV (HAT's or ours)")
     train.add_argument("--task", required=True, help="task name or task.yml")
     train.add_argument("--hardware", required=True, help="hardware name recorded in the file")
-    train.add_argument("--out", required=True, help="predictor file, e.g. results/T/predictor/HW.pt")
+    add_predictor_outputs(train)
     train.add_argument("--method", choices=METHODS, default="cost", help="cost-per-layer needs our CSVs' configs")
     train.add_argument("--seed", type=int, default=0, help="held-out split (and MLP init) seed")
     train.set_defaults(func=_train)
@@ -32,6 +32,20 @@ def register(subparsers) -> None:
     register_predictor_import(commands)
 
 
+def add_predictor_outputs(parser) -> None:
+    """--out and the three files written beside it (`hat.predictor.report.PredictorOutputs`)."""
+    parser.add_argument("--out", required=True, help="predictor file, e.g. results/T/predictor/HW.pt")
+    parser.add_argument("--metrics", help="held-out metrics JSON (default: OUT with suffix .metrics.json)")
+    parser.add_argument("--predictions", help="held-out predictions CSV (default: OUT with suffix .predictions.csv)")
+    parser.add_argument("--plot", help="predicted-vs-measured PNG (default: OUT with suffix .png)")
+
+
+def predictor_outputs(args):
+    from hat.predictor.report import PredictorOutputs
+
+    return PredictorOutputs.next_to(args.out, metrics=args.metrics, predictions=args.predictions, plot=args.plot)
+
+
 def _train(args) -> int:
     from hat.predictor.run import train_predictor
     from hat.tasks import load_task
@@ -40,7 +54,7 @@ def _train(args) -> int:
         Path(args.csv),
         task=load_task(args.task),
         hardware=args.hardware,
-        out=Path(args.out),
+        outputs=predictor_outputs(args),
         method=args.method,
         seed=args.seed,
     )

@@ -1,5 +1,5 @@
 """`hat profile SUB.yml --task T`: #params and FLOPs (HAT conventions) as one JSON object,
-optionally with the latency measured here under HAT's protocol (`--latency cpu|cuda`): of the
+optionally with the latency measured here under HAT's protocol (`--measure-latency cpu|cuda`): of the
 trained model itself with `--checkpoint` (what the workflow reports), else of the config selected
 in the task's latency-space SuperTransformer with a `--vocab-size` output projection."""
 
@@ -7,22 +7,26 @@ from __future__ import annotations
 
 import json
 
+from hat.cli.devices import add_measure_latency
+
 
 def register(subparsers) -> None:
-    from hat.latency.measure import FINAL_RUNS
+    from hat.latency.measure import FINAL_RUNS, LatencyMeter
 
     profile = subparsers.add_parser("profile", help="#params and FLOPs of a SubTransformer (HAT's conventions)")
     profile.add_argument("config", help="SubTransformer YAML (HAT format)")
     profile.add_argument("--task", required=True, help="task name or task.yml (sets the space and length)")
-    profile.add_argument("--latency", choices=["cpu", "cuda"], help="also measure latency on this device (spec §3)")
-    profile.add_argument("--threads", type=int, help="torch CPU threads for --latency (recorded either way)")
+    add_measure_latency(profile, "the SubTransformer")
     model = profile.add_mutually_exclusive_group()
-    model.add_argument("--checkpoint", help="the trained model of SUB.yml: --latency times this file")
-    model.add_argument("--vocab-size", type=int, help="--latency without --checkpoint: output projection size")
+    model.add_argument("--checkpoint", help="the trained model of SUB.yml: --measure-latency times this file")
+    model.add_argument("--vocab-size", type=int, help="--measure-latency without --checkpoint: output projection size")
     profile.add_argument(
-        "--runs", type=int, default=FINAL_RUNS, help=f"timed runs for --latency (default {FINAL_RUNS}, HAT's train.py)"
+        "--runs", type=int, default=FINAL_RUNS,
+        help=f"timed runs for --measure-latency (default {FINAL_RUNS}, HAT's train.py)",
+    )  # fmt: skip
+    profile.add_argument(
+        "--warmup", type=int, default=LatencyMeter.warmup, help="untimed warm-up runs for --measure-latency"
     )
-    profile.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs for --latency")
     profile.set_defaults(func=_profile)
 
 
@@ -40,14 +44,14 @@ def _profile(args) -> int:
         **task_counts(config, task),
         "sentence_length": task.sentence_length,
     }
-    if args.latency:
+    if args.measure_latency:
         report["latency"] = _latency(args, task, config)
     print(json.dumps(report))
     return 0
 
 
 def _latency(args, task, config) -> dict:
-    """HAT's protocol on `args.latency`: the checkpoint (which must hold `config`) or the supernet slice."""
+    """HAT's protocol on `args.measure_latency`: the checkpoint (which must hold `config`) or the supernet slice."""
     from pathlib import Path
 
     from hat.errors import HatError
@@ -55,10 +59,10 @@ def _latency(args, task, config) -> dict:
 
     meter = LatencyMeter(
         task,
-        device=args.latency,
+        device=args.measure_latency,
         runs=args.runs,
         warmup=args.warmup,
-        threads=args.threads,
+        threads=args.measure_threads,
         vocab_size=args.vocab_size,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
     )

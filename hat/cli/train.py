@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from hat.cli.devices import add_device
+
 
 def _add_common(parser) -> None:
+    from hat.world import World
+
     parser.add_argument("--task", required=True, help="task name or task.yml")
     parser.add_argument("--data", required=True, help="fairseq-binarized dir (`hat data prepare`)")
     parser.add_argument("--save-dir", required=True, help="checkpoint dir; a rerun resumes from checkpoint_last.pt")
@@ -11,14 +15,15 @@ def _add_common(parser) -> None:
         "--override", action="append", default=[], metavar="KEY=VALUE",
         help="training setting over the task YAML (HAT/fairseq names, e.g. max-update=600); repeatable",
     )  # fmt: skip
-    parser.add_argument("--cpu", action="store_true", help="train on CPU")
+    add_device(parser, "where training runs")
     parser.add_argument("--threads", type=int, help="torch CPU threads (of each worker)")
     parser.add_argument(
-        "--gpus", type=int, default=1, metavar="N",
-        help="workers per node: GPUs, or with --cpu processes (gloo); update-freq keeps the task's effective batch",
+        "--gpus", type=int, default=World.gpus, metavar="N",
+        help="workers per node: GPUs, or with --device cpu processes (gloo); update-freq keeps the task's effective "
+        "batch",
     )  # fmt: skip
     parser.add_argument(
-        "--nodes", type=int, default=1, metavar="M",
+        "--nodes", type=int, default=World.nodes, metavar="M",
         help="nodes; > 1 runs as one SLURM (srun) or torchrun task per GPU (docs/distributed.md)",
     )  # fmt: skip
 
@@ -45,9 +50,9 @@ def register(subparsers) -> None:
     sub.add_argument(
         "--average-last",
         type=int,
-        default=1,
         metavar="N",
-        help="average the last N epoch checkpoints (IWSLT: 10); 1 = checkpoint_best",
+        help="average the last N epoch checkpoints; 1 = checkpoint_best (default: the task's "
+        "average-last-checkpoints, IWSLT: 10)",
     )
     sub.set_defaults(func=_subtransformer)
 
@@ -69,8 +74,9 @@ def _supernet(args) -> int:
 
     overrides = parse_overrides(args.override)
     result = train_supernet(
-        load_task(args.task), args.data, args.save_dir, overrides, args.cpu, args.threads, world=_world(args)
-    )
+        load_task(args.task), args.data, args.save_dir, overrides, args.device == "cpu", args.threads,
+        world=_world(args),
+    )  # fmt: skip
     _summary(result)
     return 0
 
@@ -81,8 +87,8 @@ def _subtransformer(args) -> int:
 
     result = train_subtransformer(
         load_task(args.task), args.config, args.data, args.save_dir, init=args.init, supernet=args.supernet,
-        average_last=args.average_last, out=args.out, overrides=parse_overrides(args.override), cpu=args.cpu,
-        threads=args.threads, world=_world(args),
+        average_last=args.average_last, out=args.out, overrides=parse_overrides(args.override),
+        cpu=args.device == "cpu", threads=args.threads, world=_world(args),
     )  # fmt: skip
     _summary(result)
     return 0

@@ -12,7 +12,9 @@ def register(subparsers) -> None:
     validate.add_argument("--subset", default="valid")
     validate.add_argument("--max-batches", type=int, help="only the first N batches (HAT's --valid-cnt-max)")
     validate.add_argument("--max-tokens", type=int, help="batch size in tokens (default: the task's max-tokens)")
-    validate.add_argument("--device", default="cpu", help="cpu or cuda")
+    from hat.cli.devices import add_device
+
+    add_device(validate, "where the loss is computed")
     validate.set_defaults(func=_validate)
 
 

@@ -52,7 +52,9 @@ def _check_gpus(world_size: int, cpu: bool) -> None:
 
     one_task = "RANK" not in os.environ and os.environ.get("SLURM_NTASKS", "1") == "1"
     if not cpu and one_task and world_size > max(1, torch.cuda.device_count()):
-        raise HatError(f"--gpus {world_size}: this node has {torch.cuda.device_count()} GPU(s) (--cpu for CPU workers)")
+        raise HatError(
+            f"--gpus {world_size}: this node has {torch.cuda.device_count()} GPU(s) (--device cpu for CPU workers)"
+        )
 
 
 def _cpu_worker(rank: int, cfg, main, threads: int | None) -> None:

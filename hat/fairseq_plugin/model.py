@@ -19,9 +19,7 @@ from fairseq.models import (
 from torch import Tensor
 
 from hat.space import SubConfig
-from hat.supernet import SuperTransformer
-
-MAX_POSITIONS = 1024  # SuperTransformer.max_positions()
+from hat.supernet import MAX_POSITIONS, SuperTransformer
 
 
 @dataclass

@@ -3,17 +3,51 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hat.io import atomic_path, text_errors
+from hat.io import atomic_path, outputs_beside, text_errors, write_text_atomic
 from hat.latency.table import read_latency_csv
-from hat.predictor.file import Predictor
+from hat.predictor.file import Predictor, save_predictor
 from hat.predictor.interval import upper_factor
 from hat.predictor.kinds import require_configs
 from hat.tasks import BUILTIN_TASKS, load_task
+
+
+@dataclass(frozen=True)
+class PredictorOutputs:
+    """The files of `hat predictor train|import`: the predictor, its held-out metrics (JSON), the
+    held-out predictions (CSV) and their scatter plot (PNG). The workflow names each file; by
+    hand, `next_to` derives the ones not given from the predictor's name (P.metrics.json,
+    P.predictions.csv, P.png)."""
+
+    predictor: Path
+    metrics: Path
+    predictions: Path
+    plot: Path
+
+    @classmethod
+    def next_to(cls, predictor, **given) -> PredictorOutputs:
+        endings = {"metrics": ".metrics.json", "predictions": ".predictions.csv", "plot": ".png"}
+        return cls(Path(predictor), **outputs_beside(predictor, endings, given))
+
+
+def write_predictor_files(
+    outputs: PredictorOutputs, predictor: Predictor, rows, measured_ms, predicted_ms, drift_flags, learning_curve=None
+) -> dict[str, Any]:
+    """The held-out predictions (CSV), their plot, the metrics JSON, then the predictor file last;
+    returns the metrics. `rows` index the held-out rows in the training CSV."""
+    write_heldout_csv(outputs.predictions, rows, measured_ms, predicted_ms, drift_flags)
+    write_heldout_plot(outputs.plot, measured_ms, predicted_ms, drift_flags, predictor.meta, learning_curve)
+    metrics = {"predictor": outputs.predictor.name, "kind": predictor.kind, **predictor.metrics}
+    write_text_atomic(outputs.metrics, json.dumps(metrics, indent=1) + "\n")
+    save_predictor(predictor, outputs.predictor)
+    return metrics
 
 
 def write_heldout_csv(path, indices, measured_ms, predicted_ms, drift_flags) -> None:

@@ -10,10 +10,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hat.errors import HatError
-from hat.predictor.file import Predictor, file_header, save_predictor
+from hat.predictor.file import Predictor, file_header
 from hat.predictor.interval import CALIBRATION_FOLDS, SCORE, conformal_scores, coverage, out_of_fold_predictions
 from hat.predictor.kinds import Configs, fit_predictor, get_kind, require_configs
 from hat.predictor.metrics import heldout_split, latency_metrics
+from hat.predictor.report import PredictorOutputs
 
 MIN_TRAIN_ROWS = 20  # a 14-term robust fit needs a comfortable margin over its parameter count
 
@@ -124,11 +125,13 @@ def _pick(configs: Configs, rows: np.ndarray) -> list | None:
     return None if configs is None else [configs[i] for i in rows]
 
 
-def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: str, seed: int) -> dict[str, Any]:
-    """Read the CSV, fit and score, write OUT (+ .metrics.json, .predictions.csv, .png); returns the metrics."""
-    from hat.io import sha256_file, write_text_atomic
+def train_predictor(
+    csv: Path, *, task: Any, hardware: str, outputs: PredictorOutputs, method: str, seed: int
+) -> dict[str, Any]:
+    """Read the CSV, fit and score, write `outputs` (the predictor file last); returns the metrics."""
+    from hat.io import sha256_file
     from hat.latency.table import read_latency_csv
-    from hat.predictor.report import write_heldout_csv, write_heldout_plot
+    from hat.predictor.report import write_predictor_files
     from hat.runtime import recorded_runtime
 
     rows = read_latency_csv(csv, space=task.latency_space, min_rows=MIN_TRAIN_ROWS + 5)
@@ -150,13 +153,8 @@ def train_predictor(csv: Path, *, task: Any, hardware: str, out: Path, method: s
     )
     flags = [drift_flags[i] for i in heldout.rows]
     measured = target_ms[heldout.rows]
-    write_heldout_csv(out.with_suffix(".predictions.csv"), heldout.rows, measured, heldout.predicted_ms, flags)
     curve = _learning_curve(Path(csv))
-    write_heldout_plot(out.with_suffix(".png"), measured, heldout.predicted_ms, flags, predictor.meta, curve)
-    metrics = {"predictor": out.name, "kind": predictor.kind, **predictor.metrics}
-    write_text_atomic(out.with_suffix(".metrics.json"), json.dumps(metrics, indent=1) + "\n")
-    save_predictor(predictor, out)
-    return metrics
+    return write_predictor_files(outputs, predictor, heldout.rows, measured, heldout.predicted_ms, flags, curve)
 
 
 def measured_vocab_size(csv_path: Path) -> int | None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hat.errors import HatError
-from hat.space import SubConfig, encoder_layers_attended
+from hat.space import ARBITRARY, DIMENSIONS, SubConfig, encoder_layers_attended
 
 # --------------------------------------------------------------------------------------------
 # Sums from HAT's features. Notation (spec §1.3, §3): e/d encoder/decoder width, f FFN width, h heads,
@@ -71,13 +71,7 @@ def cost_terms(features: np.ndarray) -> np.ndarray:
 # Per-layer terms. `choices` holds the latency space's per-layer choice lists (saved in the
 # predictor file, so prediction needs no task): LAYER_CHOICE_KEYS -> list of ints.
 
-LAYER_CHOICE_KEYS = (
-    "encoder_ffn_embed_dim_choice",
-    "decoder_ffn_embed_dim_choice",
-    "encoder_self_attention_heads_choice",
-    "decoder_self_attention_heads_choice",
-    "decoder_ende_attention_heads_choice",
-)
+LAYER_CHOICE_KEYS = tuple(dim.choice_field for dim in DIMENSIONS if dim.per_layer and dim.kind != ARBITRARY)
 
 
 def layer_choices(space: Any) -> dict[str, list[int]]:

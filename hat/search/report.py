@@ -1,15 +1,16 @@
-"""The files `hat search --out DIR/subtransformer.yml` leaves in DIR (issue #6 req. 5).
+"""The files `hat search` writes (issue #6 req. 5):
 
-* `subtransformer.yml`: HAT's ten keys (hat.space.write_subconfig), written last;
-* `subtransformer.json`: the sidecar (predicted/measured latency, fitness, #params, FLOPs,
-  settings, seed, predictor and supernet identity);
-* `subtransformer.search_log.csv`: one row per generation (`LOG_COLUMNS`);
-* `subtransformer.search.png`: fitness over generations, and the final population's loss vs
-  predicted latency.
+* the YAML (`--out`, e.g. subtransformer.yml): HAT's ten keys (hat.space.write_subconfig), written last;
+* the sidecar (`--sidecar`, default SUB.json): predicted/measured latency, fitness, #params,
+  FLOPs, settings, seed, predictor and supernet identity;
+* the log (`--log-csv`, default SUB.search_log.csv): one row per generation (`LOG_COLUMNS`);
+* the plot (`--plot`, default SUB.search.png): fitness over generations, and the final
+  population's loss vs predicted latency.
 
-All names derive from the YAML's stem, so two searches writing into one directory never share one.
+The workflow names every file; by hand, the defaults derive from the YAML's stem, so two
+searches writing into one directory never share one.
 
-Every file is written atomically; the resume state (`state_path`) is removed once all exist.
+Every file is written atomically; the resume state (`state`, beside the YAML) is removed once all exist.
 """
 
 from __future__ import annotations
@@ -22,31 +23,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hat.io import atomic_path, write_text_atomic
+from hat.io import atomic_path, outputs_beside, write_text_atomic
 from hat.search.evolution import LOG_COLUMNS, GenerationLog, SearchResult
 from hat.space import write_subconfig
 
 
 @dataclass(frozen=True)
 class SearchOutputs:
-    """Where one search's files go, all derived from the YAML path."""
+    """Where one search's files go."""
 
     yaml: Path
+    sidecar: Path
+    log_csv: Path
+    plot: Path
+
+    @classmethod
+    def next_to(cls, yaml, **given) -> SearchOutputs:
+        """The given paths, and for each one not given the default derived from the YAML's stem."""
+        endings = {"sidecar": ".json", "log_csv": ".search_log.csv", "plot": ".search.png"}
+        return cls(Path(yaml), **outputs_beside(yaml, endings, given))
 
     @property
-    def sidecar(self) -> Path:
-        return self.yaml.with_suffix(".json")
-
-    @property
-    def log_csv(self) -> Path:
-        return self.yaml.with_name(f"{self.yaml.stem}.search_log.csv")
-
-    @property
-    def plot(self) -> Path:
-        return self.yaml.with_name(f"{self.yaml.stem}.search.png")
+    def files(self) -> tuple[Path, ...]:
+        return (self.yaml, self.sidecar, self.log_csv, self.plot)
 
     @property
     def state(self) -> Path:
+        """The resume state, beside the YAML (never an output: removed once the search finished)."""
         return self.yaml.with_suffix(".state.json")
 
 

@@ -8,8 +8,8 @@ Order of work, so that a bad request fails in seconds and writes nothing:
    the predicted range, then the budget checked against that range (`check_budget`);
 3. only then the supernet and the validation data are loaded (once) and the search runs, saving
    its state after every generation next to the output (`SearchOutputs.state`);
-4. closed loop (issue #6 req. 6): with `measure` = cpu/cuda the found SubTransformer is timed
-   here with HAT's protocol (spec §3), and a measurement more than 10 % over budget is a warning;
+4. closed loop (issue #6 req. 6): with `measure_latency` = cpu/cuda the found SubTransformer is
+   timed here with HAT's protocol (spec §3), and a measurement more than 10 % over budget is a warning;
 5. the outputs (`hat.search.report`) are written at the very end.
 """
 
@@ -50,12 +50,12 @@ class SearchRequest:
     data: Path
     predictor: Path
     budget_ms: float | None  # None: resolved from budget_pct
-    out: Path
+    outputs: SearchOutputs
     settings: SearchSettings
     budget_pct: float | None = None  # budget relative to the predicted range (0 fastest, 100 slowest)
     hardware: str | None = None  # default: the predictor's hardware
     valid_max_batches: int | None = None  # None: HAT's full valid split
-    measure: str = "none"  # closed loop on this machine: "cpu", "cuda" or "none"
+    measure_latency: str | None = None  # closed loop: time the result on this device here ("cpu", "cuda")
     measure_threads: int | None = None  # torch CPU threads for the measurement (None: torch's default)
     device: str = "cpu"  # where the supernet scores candidates
     threads: int | None = None  # torch CPU threads of each scorer (None: torch's default)
@@ -126,7 +126,8 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     ):
         if count is not None and count < 1:
             raise HatError(f"{flag} must be >= 1, got {count}")
-    require_writable_dir(request.out.parent)
+    for directory in dict.fromkeys(path.parent for path in request.outputs.files):
+        require_writable_dir(directory)
     predictor = load_predictor(request.predictor)
     hardware = check_predictor_matches(predictor, request)
     check_predictor_runtime(predictor, request.runtime, request.precision, request.predictor)
@@ -142,7 +143,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
         "data": str(request.data.resolve()),
         "valid_max_batches": request.valid_max_batches,
     }
-    outputs = SearchOutputs(request.out)
+    outputs = request.outputs
     started = time.perf_counter()
     with _ProgressBar(request.settings.iterations, enabled=progress) as bar, _fitness(request) as fitness:
         result = evolve(
@@ -155,7 +156,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
             inputs=identity,
             on_generation=bar.update,
         )
-    measured = _measure(result.best, request) if request.measure != "none" else None
+    measured = _measure(result.best, request) if request.measure_latency else None
     sidecar = build_sidecar(request, result, predictor, hardware, achievable, identity, measured)
     sidecar["seconds"] = time.perf_counter() - started
     write_outputs(outputs, result, request.budget_ms, sidecar)
@@ -197,7 +198,7 @@ def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
 
     meter = LatencyMeter(
         request.task,
-        device=request.measure,
+        device=request.measure_latency,
         threads=request.measure_threads,
         vocab_size=data_vocab_size(request.data, request.task),
         runtime=request.runtime,
@@ -205,7 +206,7 @@ def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
     )
     measurement = meter.measure(config)
     return {
-        "device": request.measure,
+        "device": request.measure_latency,
         "latency_ms": measurement.total_ms,
         **measurement.to_dict(),
         "protocol": meter.protocol(),
