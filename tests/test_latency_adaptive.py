@@ -41,7 +41,7 @@ def _record(out, rule: StopRule):
         task=DEMO,
         seed=1,
         measure=LinearDevice().measure,
-        settings=DriftSettings(),
+        settings=DriftSettings(runs=1, warmup=0, runs_per_reference=1),  # a row: one run between two reference runs
         clock=lambda: 1.7e9,
         progress=False,
     )

@@ -45,7 +45,7 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import write_text_atomic
-from hat.latency.measure import Measurement, trimmed_stats
+from hat.latency.measure import LatencyMeter, Measurement, trimmed_stats
 from hat.latency.table import ALL_COLUMNS, LatencyRow, append_rows, read_latency_csv, row_from_config, write_header
 from hat.space import SubConfig
 
@@ -54,8 +54,8 @@ Measure = Callable[[SubConfig], Measurement]  # one timed run, no warm-up
 
 @dataclass(frozen=True)
 class DriftSettings:
-    runs: int = 20  # timed runs per sample (the protocol's N; trimmed mean of the normalized runs)
-    warmup: int = 5  # untimed runs of each sample before its timed ones
+    runs: int = LatencyMeter.runs  # timed runs per sample (the protocol's N; trimmed mean of the normalized runs)
+    warmup: int = LatencyMeter.warmup  # untimed runs of each sample before its timed ones
     runs_per_reference: int = 4  # sample runs between two reference runs (a group: ~0.1-0.5 s on a CPU)
     tolerance: float = 0.05  # a state factor beyond this is drift; a row's standard error beyond it is unsettled
     max_attempts: int = 3  # measurements of a row before it is written flagged
