@@ -124,7 +124,8 @@ def test_search_confidence_reaches_the_search_per_task_and_per_hardware(tmp_path
     per_hardware = "tasks: {demo: {search: {confidence: {cpu: 0.8, cpu-ort-int8: null}}}}"
     assert "--confidence 0.8 " in search_command(per_hardware, "cpu@20ms")
     assert "--confidence" not in search_command(per_hardware, "cpu-ort-int8@18ms")
-    assert "--confidence" not in search_command("tasks: {demo: {search: {confidence: {cpu: 0.8}}}}", "cpu-ort-int8@18ms")
+    only_cpu = "tasks: {demo: {search: {confidence: {cpu: 0.8}}}}"
+    assert "--confidence" not in search_command(only_cpu, "cpu-ort-int8@18ms")  # a hardware not named
 
 
 def test_slurm_dry_run_places_gpu_rules_on_gpus(tmp_path):
