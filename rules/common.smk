@@ -199,6 +199,19 @@ def measure_latency_args(wildcards):
     return f"--measure-latency {device} --measure-threads {threads}" if device else ""
 
 
+def search_confidence(task, hw):
+    """The task's `search.confidence` for this hardware: one value for every hardware, or a mapping
+    hardware -> value (a hardware it does not name: None, the prediction itself)."""
+    confidence = stage(task, "search")["confidence"]
+    return confidence.get(hw) if isinstance(confidence, dict) else confidence
+
+
+def confidence_arg(wildcards):
+    """`hat search --confidence C` where the task sets one for this hardware, else nothing."""
+    confidence = search_confidence(wildcards.task, wildcards.hw)
+    return "" if confidence is None else f"--confidence {confidence:g}"
+
+
 def valid_batches_arg(wildcards):
     """`hat search --valid-max-batches N`, or nothing for HAT's full valid split."""
     batches = stage(wildcards.task, "search").get("valid_max_batches")
@@ -273,6 +286,12 @@ def check_config_references():
                 raise WorkflowError(
                     f"invalid config: tasks.{task}.predictor.method: cost-per-layer needs per-layer configs, "
                     f"which HAT's published CSV for hardware {hw} does not have"
+                )
+        confidence = stage(task, "search")["confidence"]
+        for hw in confidence if isinstance(confidence, dict) else ():
+            if hw not in HARDWARE:
+                raise WorkflowError(
+                    f"invalid config: tasks.{task}.search.confidence.{hw}: unknown hardware (defined: {', '.join(HARDWARE)})"
                 )
         for name in ("supernet", "subtransformer"):
             gpus_per_node, nodes = world(task, name)

@@ -31,9 +31,7 @@ rule search:
         workers=search_workers,
         worker_threads=lambda wildcards, threads: max(1, threads // search_workers(wildcards)),
         runtime=lambda wildcards: runtime_args(wildcards.hw),
-        confidence=lambda wildcards: (
-            "" if (c := stage(wildcards.task, "search")["confidence"]) is None else f"--confidence {c}"
-        ),
+        confidence=confidence_arg,
     threads: lambda wildcards: 2 * search_workers(wildcards)
     resources:
         gpu=lambda wildcards: gpus(wildcards) * search_workers(wildcards),

@@ -109,3 +109,21 @@ def test_upper_bound_covers_the_stated_share_of_new_rows():
         assert 100 * covered.mean() == pytest.approx(100 * confidence, abs=2.5)
     probability = predictor.budget_probability(100.0, 100.0 * predictor.upper_factor(0.9))
     assert probability == pytest.approx(0.9, abs=1 / 481)
+
+
+def test_nonnegative_least_squares_meets_its_optimality_conditions_from_any_warm_start():
+    """The IRLS steps warm-start the NNLS from the previous solution: from any feasible start it must
+    reach the same (unique, full-rank) optimum as from scratch, and that optimum must satisfy KKT."""
+    from hat.predictor.cost import nonnegative_least_squares
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        matrix = rng.normal(size=(60, 8))
+        target = matrix @ rng.normal(size=8) + 0.1 * rng.normal(size=60)  # about half the free optimum < 0
+        cold = nonnegative_least_squares(matrix, target)
+        start = rng.uniform(0, 2, size=8) * (rng.random(8) < 0.5)
+        warm = nonnegative_least_squares(matrix, target, start)
+        np.testing.assert_allclose(warm, cold, atol=1e-9)
+        gradient = matrix.T @ (target - matrix @ cold)  # −½ d||·||²/dβ
+        assert (cold >= 0).all() and 0 < (cold == 0).sum() < 8
+        assert np.abs(gradient[cold > 0]).max() < 1e-8 and gradient[cold == 0].max() < 1e-8

@@ -112,6 +112,22 @@ def test_absolute_and_relative_budget_targets_both_resolve(tmp_path):
         assert flag in result.stdout, run
 
 
+def test_search_confidence_reaches_the_search_per_task_and_per_hardware(tmp_path):
+    def search_command(override: str, run: str) -> str:
+        args = ("--configfile", str(write_override(tmp_path, override))) if override else ()
+        result = snakemake(tmp_path, *args, "--dry-run", "--printshellcmds", f"results/demo/{run}/subtransformer.yml")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return next(line for line in result.stdout.splitlines() if "hat search --task" in line)
+
+    assert "--confidence" not in search_command("", "cpu@20ms")  # default: null, the prediction
+    assert "--confidence 0.9 " in search_command("tasks: {demo: {search: {confidence: 0.9}}}", "cpu@20ms")
+    per_hardware = "tasks: {demo: {search: {confidence: {cpu: 0.8, cpu-ort-int8: null}}}}"
+    assert "--confidence 0.8 " in search_command(per_hardware, "cpu@20ms")
+    assert "--confidence" not in search_command(per_hardware, "cpu-ort-int8@18ms")
+    only_cpu = "tasks: {demo: {search: {confidence: {cpu: 0.8}}}}"
+    assert "--confidence" not in search_command(only_cpu, "cpu-ort-int8@18ms")  # a hardware not named
+
+
 def test_slurm_dry_run_places_gpu_rules_on_gpus(tmp_path):
     targets = ["results/wmt14ende/titanxp@200ms/bleu.txt", "results/wmt14ende/titanxp@200ms/profile.json"]
     args = ["--executor", "slurm", "--jobs", "4", "--profile", str(REPO / "profiles/slurm"), "--dry-run", *targets]
@@ -160,6 +176,14 @@ def test_lint_is_clean(tmp_path):
             "(defined: titanxp, xeon, raspberrypi, cpu, cpu-ort-int8)",
         ),
         ("default_tasks: [wmt14ende, mt]", "invalid config: default_tasks[1] 'mt' is not a key of tasks"),
+        (
+            "tasks: {demo: {search: {confidence: {tpu: 0.9}}}}",
+            "invalid config: tasks.demo.search.confidence.tpu: unknown hardware",
+        ),
+        (
+            "tasks: {demo: {search: {confidence: {cpu: 1.5}}}}",
+            "invalid config: tasks.demo.search.confidence",
+        ),
         (
             "task_defaults: {predictor: {method: cost-per-layer}}",
             "invalid config: tasks.wmt14ende.predictor.method: cost-per-layer needs per-layer configs, "

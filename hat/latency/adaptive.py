@@ -78,10 +78,11 @@ def record_adaptive(out: str | os.PathLike, *, rule: StopRule, accuracy: Accurac
     out = Path(out)
     stage, state = out.with_name(out.stem + ".rounds.csv"), out.with_name(out.stem + ".rounds.json")
     curve = json.loads(state.read_text())["curve"] if state.exists() else []
-    if stage.exists():  # killed between a round's end and the next round's start
+    reason = rule.stop_reason(curve) if curve else None  # not None: killed while finishing
+    if reason is None and stage.exists():  # killed between a round's end and the next round's start
         os.replace(stage, partial_path(stage))
     rows = curve[-1]["rows"] if curve else 0
-    while True:
+    while reason is None:
         previous, rows = rows, rule.next_rows(rows)
         summary = record_dataset(stage, samples=rows, **record)
         counts = {  # this round's, so the sidecar can total them
@@ -92,15 +93,15 @@ def record_adaptive(out: str | os.PathLike, *, rule: StopRule, accuracy: Accurac
         curve.append({"rows": rows, **accuracy(stage), "round": counts})
         write_text_atomic(state, json.dumps({"curve": curve}) + "\n")
         reason = rule.stop_reason(curve)
-        if reason is not None:
-            break
-        os.replace(stage, partial_path(stage))  # the next round resumes these rows
+        if reason is None:
+            os.replace(stage, partial_path(stage))  # the next round resumes these rows
     adaptive = {"rule": asdict(rule), "stopped": reason, "rows": rows, "curve": curve}
-    sidecar = {**json.loads(sidecar_path(stage).read_text()), "csv": out.name, "adaptive": adaptive}
-    for count in ("resumed_rows", "remeasured_rows", "flagged_rows"):
-        sidecar[count] = sum(point["round"][count] for point in curve)
-    write_text_atomic(sidecar_path(out), json.dumps(sidecar, indent=1) + "\n")
-    os.replace(stage, out)
-    sidecar_path(stage).unlink()
+    if stage.exists():  # else a killed run had moved it onto OUT already, after writing OUT's sidecar
+        sidecar = {**json.loads(sidecar_path(stage).read_text()), "csv": out.name, "adaptive": adaptive}
+        for count in ("resumed_rows", "remeasured_rows", "flagged_rows"):
+            sidecar[count] = sum(point["round"][count] for point in curve)
+        write_text_atomic(sidecar_path(out), json.dumps(sidecar, indent=1) + "\n")
+        os.replace(stage, out)
+    sidecar_path(stage).unlink(missing_ok=True)
     state.unlink()
     return adaptive

@@ -26,33 +26,45 @@ def robust_scale(relative_residual: np.ndarray) -> float:
     return float(np.median(np.abs(relative_residual - np.median(relative_residual))) / 0.6745)
 
 
-def nonnegative_least_squares(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
+def nonnegative_least_squares(matrix: np.ndarray, target: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
     """argmin ||matrix·β − target||² subject to β >= 0 (Lawson & Hanson's active-set method).
 
     Columns whose coefficient would be negative are held at 0; the rest are solved by least squares
-    on the normal equations (T×T, T the term count; minimum norm, so collinear columns are fine)."""
+    on the normal equations (T×T, T the term count; minimum norm, so collinear columns are fine).
+    `start` (β >= 0, e.g. the previous IRLS step's solution) is a warm start: its positive columns
+    are the first free set, so a problem close to the last one takes one or two solves, not T."""
     gram, moment = matrix.T @ matrix, matrix.T @ target  # [T, T], [T]
     columns = len(moment)
-    coefficients, free = np.zeros(columns), np.zeros(columns, dtype=bool)
+    coefficients = np.zeros(columns) if start is None else np.maximum(start, 0.0)
+    free = coefficients > 0
+    if free.any():
+        coefficients, free = _descend(gram, moment, coefficients, free)
     tolerance = 1e-10 * np.abs(moment).max()
     for _ in range(3 * columns):
         gradient = moment - gram @ coefficients  # [T]: −½ d||·||²/dβ
         if free.all() or gradient[~free].max() <= tolerance:
             break
         free[np.argmax(np.where(free, -np.inf, gradient))] = True
-        while free.any():
-            trial = np.zeros(columns)
-            trial[free] = np.linalg.lstsq(gram[np.ix_(free, free)], moment[free], rcond=None)[0]
-            if (trial[free] > 0).all():
-                coefficients = trial
-                break
-            blocked = np.flatnonzero(free & (trial <= 0))  # step from the feasible point until one hits 0
-            ratios = coefficients[blocked] / (coefficients[blocked] - trial[blocked])
-            coefficients = coefficients + ratios.min() * (trial - coefficients)
-            free &= coefficients > 0
-            free[blocked[np.argmin(ratios)]] = False  # exactly at 0, whatever rounding left there
-            coefficients[~free] = 0.0
+        coefficients, free = _descend(gram, moment, coefficients, free)
     return coefficients
+
+
+def _descend(gram, moment, coefficients, free) -> tuple[np.ndarray, np.ndarray]:
+    """Lawson & Hanson's inner loop: from the feasible `coefficients`, least squares over the `free`
+    columns, stepping back to the boundary (and fixing that column at 0) while any would turn negative."""
+    columns = len(moment)
+    while free.any():
+        trial = np.zeros(columns)
+        trial[free] = np.linalg.lstsq(gram[np.ix_(free, free)], moment[free], rcond=None)[0]
+        if (trial[free] > 0).all():
+            return trial, free
+        blocked = np.flatnonzero(free & (trial <= 0))  # step from the feasible point until one hits 0
+        ratios = coefficients[blocked] / (coefficients[blocked] - trial[blocked])
+        coefficients = coefficients + ratios.min() * (trial - coefficients)
+        free = free & (coefficients > 0)
+        free[blocked[np.argmin(ratios)]] = False  # exactly at 0, whatever rounding left there
+        coefficients[~free] = 0.0
+    return coefficients, free
 
 
 def fit_huber(terms: np.ndarray, target_ms: np.ndarray, iterations: int = 50) -> np.ndarray:
@@ -67,10 +79,10 @@ def fit_huber(terms: np.ndarray, target_ms: np.ndarray, iterations: int = 50) ->
     """
     relative = 1.0 / target_ms  # [N]
     weights = np.ones_like(target_ms)
-    coefficients = np.zeros(terms.shape[1])
+    coefficients = None  # the first step starts from scratch, each later one from the previous solution
     for _ in range(iterations):
         row_scale = np.sqrt(weights) * relative
-        coefficients = nonnegative_least_squares(terms * row_scale[:, None], target_ms * row_scale)
+        coefficients = nonnegative_least_squares(terms * row_scale[:, None], target_ms * row_scale, coefficients)
         residual = (target_ms - terms @ coefficients) * relative
         threshold = HUBER_K * robust_scale(residual)
         weights = np.where(np.abs(residual) <= threshold, 1.0, threshold / np.maximum(np.abs(residual), 1e-12))
