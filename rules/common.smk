@@ -248,11 +248,36 @@ def profile_latency_args(wildcards):
     return f"--latency {device} --threads {measure_threads_arg(wildcards)}" if device else ""
 
 
+# Uniformly scaled baselines (rules/baseline.smk, docs/baselines.md)
+BASELINE = "results/{task}/baseline-scale{scale}"  # the YAML and its trained checkpoint
+BASELINE_RUN = "results/{task}/{hw}/baseline-scale{scale}"  # per hardware: BLEU, profile (hat.report)
+
+
+def baseline_model(wildcards):
+    """What a baseline's BLEU on {hw} is scored on, as for a searched run (deployed_model): the
+    hardware's ONNX export for onnxruntime hardware, else the trained checkpoint."""
+    if deployment(wildcards.hw)[0] == "onnxruntime":
+        return f"{BASELINE_RUN.format(**wildcards)}/onnx/model.json"
+    return f"{BASELINE.format(**wildcards)}/checkpoint.pt"
+
+
+def baseline_dirs(task):
+    """results/{task}/{hw}/baseline-scale{pct} (rules/baseline.smk): per hardware of the task's
+    budgets, each of its baseline_scales."""
+    hardware = sorted({hw for key in BUDGET_UNITS for hw in settings(task)[key]})
+    return [BASELINE_RUN.format(task=task, hw=hw, scale=pct) for hw in hardware for pct in settings(task)["baseline_scales"]]
+
+
+def summary_dirs(task):
+    """The runs summary.csv lists: the searched ones, then the baselines."""
+    return run_dirs(task) + baseline_dirs(task)
+
+
 def default_targets():
-    """Per default task: each run's bleu.txt and profile.json, summary.csv and its plot."""
+    """Per default task: each run's (and baseline's) bleu.txt and profile.json, summary.csv and its plot."""
     targets = []
     for task in config["default_tasks"]:
-        for run in run_dirs(task):
+        for run in summary_dirs(task):
             targets += [f"{run}/bleu.txt", f"{run}/profile.json"]
         targets += [f"results/{task}/summary.csv", f"results/{task}/bleu_vs_latency.png"]
     return targets
