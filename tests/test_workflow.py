@@ -163,6 +163,10 @@ def test_lint_is_clean(tmp_path):
         ),
         ("tasks: {demo: {serach: {}}}", "invalid config: tasks.demo: Additional properties are not allowed"),
         (
+            "tasks: {demo: {baseline_scales: [0, 150]}}",
+            "invalid config: tasks.demo.baseline_scales[1]: 150 is greater than the maximum of 100",
+        ),
+        (
             "tasks: {demo: {budgets_ms: {tpu: [5]}}}",
             "invalid config: tasks.demo.budgets_ms.tpu: unknown hardware "
             "(defined: titanxp, xeon, raspberrypi, cpu, cpu-ort-int8)",
