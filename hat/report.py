@@ -246,18 +246,9 @@ def _at(row: RunSummary) -> str:
     return "" if row.latency_ms is None else f" at {row.latency_ms:.3g} ms"
 
 
-def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) -> None:
-    """One colour per hardware: searched runs as dots with their Pareto front as a line, uniformly
-    scaled baselines as open squares joined by a dashed line; under the axes, the search's gain
-    over the baselines per budget (`compare_with_baselines`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    comparison = compare_with_baselines(rows) if any(row.kind == "baseline" for row in rows) else []
-    text_inches = 0.15 * len(comparison) + 0.1 if comparison else 0.0
-    fig, ax = plt.subplots(figsize=(7 if comparison else 6, 4 + text_inches))
+def draw_bleu_vs_latency(ax, rows: list[RunSummary]) -> None:
+    """On matplotlib axes `ax`, one colour per hardware: searched runs as dots with their Pareto
+    front as a solid line, uniformly scaled baselines as open squares joined by a dashed line."""
     for hardware in sorted({row.hardware for row in rows}):
         timed = [row for row in rows if row.hardware == hardware and row.latency_ms is not None]
         runs = [row for row in timed if row.kind == "searched"]
@@ -280,9 +271,24 @@ def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) ->
             )
             for row in baselines:
                 ax.annotate(baseline_name(row), (row.latency_ms, row.bleu), fontsize=7)
-    ax.set(xlabel="latency (ms; measured where available, else predicted)", ylabel="BLEU", title=task)
+    ax.set(xlabel="latency (ms; measured where available, else predicted)", ylabel="BLEU")
     if rows:
         ax.legend(fontsize=8)
+
+
+def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) -> None:
+    """The PNG of `draw_bleu_vs_latency`, titled `task`; under the axes, the search's gain over
+    the baselines per budget (`compare_with_baselines`) where there are baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    comparison = compare_with_baselines(rows) if any(row.kind == "baseline" for row in rows) else []
+    text_inches = 0.15 * len(comparison) + 0.1 if comparison else 0.0
+    fig, ax = plt.subplots(figsize=(7 if comparison else 6, 4 + text_inches))
+    draw_bleu_vs_latency(ax, rows)
+    ax.set_title(task)
     if comparison:
         fig.text(0.01, 0.01, "\n".join(comparison), fontsize=6, family="monospace", va="bottom")
     fig.tight_layout(rect=(0, text_inches / (4 + text_inches), 1, 1))

@@ -15,7 +15,7 @@ from hat.cli import main
 from hat.errors import HatError
 from hat.predictor import load_predictor
 from hat.profile import task_counts
-from hat.report import merge_profile
+from hat.report import draw_bleu_vs_latency, merge_profile, summarize_run
 from hat.space import SubConfig, read_subconfig
 from hat.tasks import load_task
 
@@ -132,6 +132,7 @@ def test_summary_lists_both_kinds_and_the_gain_over_the_best_baseline_within_eac
     ]
     assert [r["measured_latency_ms"] for r in rows[3:]] == ["12.4", "14.6", "19.2"]
     assert plot.read_bytes().startswith(b"\x89PNG")
+    assert_drawn_as_two_kinds(runs)
     assert comparison.read_text().splitlines() == [
         "cpu, 20 % = 12 ms budget: searched 30.00 BLEU at 11.5 ms; no baseline meets this budget",
         "cpu, 50 % = 15 ms budget: searched 33.00 BLEU at 15.5 ms (over its budget); "
@@ -139,6 +140,29 @@ def test_summary_lists_both_kinds_and_the_gain_over_the_best_baseline_within_eac
         "cpu, 85 % = 18.5 ms budget: searched 36.00 BLEU at 17.9 ms; "
         "best baseline within it: scale50 34.50 BLEU at 14.6 ms; gain +1.50 BLEU",
     ]
+
+
+def assert_drawn_as_two_kinds(runs) -> None:
+    """What the PNG shows: searched runs as dots on a solid front, baselines as dashed squares."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    draw_bleu_vs_latency(ax, [summarize_run(run) for run in runs])
+    (dots,) = ax.collections
+    searched = [[11.5, 30.0], [15.5, 33.0], [17.9, 36.0]]
+    assert dots.get_offsets().tolist() == searched
+    front, baselines = ax.lines
+    assert (front.get_linestyle(), front.get_marker(), front.get_xydata().tolist()) == ("-", "None", searched)
+    assert (baselines.get_linestyle(), baselines.get_marker()) == ("--", "s")
+    assert baselines.get_xydata().tolist() == [[12.4, 28.0], [14.6, 34.5], [19.2, 37.0]]
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == [
+        "cpu: searched",
+        "cpu: uniformly scaled baselines",
+    ]
+    plt.close(fig)
 
 
 def test_comparison_without_baselines_of_the_hardware_says_so(tmp_path):
