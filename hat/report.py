@@ -286,7 +286,8 @@ def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) ->
 
     comparison = compare_with_baselines(rows) if any(row.kind == "baseline" for row in rows) else []
     text_inches = 0.15 * len(comparison) + 0.1 if comparison else 0.0
-    fig, ax = plt.subplots(figsize=(7 if comparison else 6, 4 + text_inches))
+    width = max([6.0] + [0.065 * len(line) + 0.3 for line in comparison])  # 6-point monospace: ~0.06 in a character
+    fig, ax = plt.subplots(figsize=(width, 4 + text_inches))
     draw_bleu_vs_latency(ax, rows)
     ax.set_title(task)
     if comparison:
