@@ -235,19 +235,6 @@ def run_dirs(task):
     ]
 
 
-def budget_arg(wildcards):
-    """`hat search`'s budget flag for a run's {budget}: --latency-budget MS or --latency-budget-pct PCT."""
-    value, unit = re.fullmatch(r"(.+?)(ms|pct)", wildcards.budget).groups()
-    return f"--latency-budget {value}" if unit == "ms" else f"--latency-budget-pct {value}"
-
-
-def profile_latency_args(wildcards):
-    """`hat profile` flags that time the shipped checkpoint where the hardware is measurable here
-    (with its latency dataset's threads); nothing where it is not (profile.json then says so)."""
-    device = measured_device(wildcards.hw)
-    return f"--latency {device} --threads {measure_threads_arg(wildcards)}" if device else ""
-
-
 # Uniformly scaled baselines (rules/baseline.smk, docs/baselines.md)
 BASELINE = "results/{task}/baseline-scale{scale}"  # the YAML and its trained checkpoint
 BASELINE_RUN = "results/{task}/{hw}/baseline-scale{scale}"  # per hardware: BLEU, profile (hat.report)
@@ -273,11 +260,24 @@ def summary_dirs(task):
     return run_dirs(task) + baseline_dirs(task)
 
 
+def budget_arg(wildcards):
+    """`hat search`'s budget flag for a run's {budget}: --latency-budget MS or --latency-budget-pct PCT."""
+    value, unit = re.fullmatch(r"(.+?)(ms|pct)", wildcards.budget).groups()
+    return f"--latency-budget {value}" if unit == "ms" else f"--latency-budget-pct {value}"
+
+
+def profile_latency_args(wildcards):
+    """`hat profile` flags that time the shipped checkpoint where the hardware is measurable here
+    (with its latency dataset's threads); nothing where it is not (profile.json then says so)."""
+    device = measured_device(wildcards.hw)
+    return f"--latency {device} --threads {measure_threads_arg(wildcards)}" if device else ""
+
+
 def default_targets():
-    """Per default task: each run's (and baseline's) bleu.txt and profile.json, summary.csv and its plot."""
+    """Per default task: each run's bleu.txt and profile.json, summary.csv and its plot."""
     targets = []
     for task in config["default_tasks"]:
-        for run in summary_dirs(task):
+        for run in run_dirs(task):
             targets += [f"{run}/bleu.txt", f"{run}/profile.json"]
         targets += [f"results/{task}/summary.csv", f"results/{task}/bleu_vs_latency.png"]
     return targets
