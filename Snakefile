@@ -35,6 +35,7 @@ wildcard_constraints:
     task=alternatives(TASKS),
     hw=alternatives(HARDWARE),
     budget=BUDGET,
+    scale=r"\d+",
 
 
 include: "rules/data.smk"
@@ -45,6 +46,7 @@ include: "rules/search.smk"
 include: "rules/subtransformer.smk"
 include: "rules/runtime.smk"
 include: "rules/evaluate.smk"
+include: "rules/baseline.smk"
 include: "rules/report.smk"
 
 

@@ -3,7 +3,10 @@
 A *run* is one directory `results/{task}/{hw}@{lat}ms` or, for a budget relative to the
 achievable predicted range, `results/{task}/{hw}@{pct}pct` (docs/workflow.md) holding what the search
 (`subtransformer.json`, spec §5), the evaluation (`bleu.txt`, spec §6.3) and the profiler
-(`profile.json`, spec §7) wrote. Latencies are in milliseconds, BLEU in points (0-100).
+(`profile.json`, spec §7) wrote. A *baseline* run `results/{task}/{hw}/baseline-{name}` holds
+the same bleu.txt and profile.json for a uniformly scaled SubTransformer (`hat.baseline`,
+docs/baselines.md); summary.csv's `kind` column tells the two apart. Latencies are in
+milliseconds, BLEU in points (0-100).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from hat.errors import HatError
 from hat.io import atomic_path, read_text, write_text_atomic
 
 RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)(?P<unit>ms|pct)$")
+BASELINE_RUN_NAME = re.compile(r"^baseline-(?P<name>[A-Za-z0-9_.-]+)$")  # inside results/{task}/{hw}/
 NOT_MEASURABLE = "not measurable here: hardware '{}' is not measured on this machine"
 
 # bleu.txt: `hat evaluate`'s `bleu: 27.31` / `sacrebleu: 26.90` lines; `BLEU = 27.3`, fairseq's
@@ -33,7 +37,7 @@ class RunSummary:
     """One row of summary.csv. Missing measurements are None (an empty CSV cell)."""
 
     hardware: str
-    latency_budget_ms: float
+    latency_budget_ms: float | None  # None for a baseline
     latency_budget_pct: float | None  # the run's relative budget; latency_budget_ms is what it resolved to
     bleu: float
     sacrebleu: float | None
@@ -47,6 +51,7 @@ class RunSummary:
     precision: str = "fp32"
     model_bytes: int | None = None  # size on disk of what was scored (checkpoint or ONNX graphs)
     budget_probability: float | None = None  # the predictor's estimate that the budget is met (published hardware)
+    kind: str = "searched"  # or "baseline": a uniformly scaled SubTransformer (hat.baseline)
 
     @property
     def latency_ms(self) -> float | None:
@@ -142,24 +147,36 @@ def merge_profile(profile: dict[str, Any], search: dict[str, Any]) -> dict[str, 
     }
 
 
-def summarize_run(run_dir: str | Path) -> RunSummary:
-    """The summary row of one run directory (reads bleu.txt and profile.json)."""
-    run_dir = Path(run_dir)
+def run_budget(run_dir: Path, profile: dict[str, Any]) -> dict[str, Any]:
+    """A run's hardware, kind and budget fields of RunSummary, from its directory's name (and
+    profile.json, where a relative budget is resolved to ms). A baseline has no budget."""
+    if BASELINE_RUN_NAME.match(run_dir.name):
+        none = dict.fromkeys(("latency_budget_ms", "latency_budget_pct", "budget_met"))
+        return {"hardware": run_dir.parent.name, "kind": "baseline", **none}
     hardware, budget, unit = parse_run_name(run_dir)
-    bleu, sacrebleu = read_bleu(run_dir / "bleu.txt")
-    profile = read_json_object(run_dir / "profile.json")
     budget_ms = profile.get("latency_budget_ms") if unit == "pct" else budget
     if budget_ms is None:
         raise HatError(f"{run_dir / 'profile.json'}: no latency_budget_ms (the {budget:g} % budget is resolved there)")
+    return {
+        "hardware": hardware,
+        "kind": "searched",
+        "latency_budget_ms": budget_ms,
+        "latency_budget_pct": budget if unit == "pct" else None,
+        "budget_met": profile.get("budget_met"),
+    }
+
+
+def summarize_run(run_dir: str | Path) -> RunSummary:
+    """The summary row of one run directory, searched or baseline (reads bleu.txt and profile.json)."""
+    run_dir = Path(run_dir)
+    bleu, sacrebleu = read_bleu(run_dir / "bleu.txt")
+    profile = read_json_object(run_dir / "profile.json")
     return RunSummary(
-        hardware=hardware,
-        latency_budget_ms=budget_ms,
-        latency_budget_pct=budget if unit == "pct" else None,
+        **run_budget(run_dir, profile),
         bleu=bleu,
         sacrebleu=sacrebleu,
         predicted_latency_ms=profile.get("predicted_latency_ms"),
         measured_latency_ms=profile.get("measured_latency_ms"),
-        budget_met=profile.get("budget_met"),
         params=profile.get("params"),
         flops=profile.get("flops"),
         run=str(run_dir),
@@ -194,35 +211,105 @@ def budget_label(row: RunSummary) -> str:
     return f"{row.latency_budget_pct:g} % = {row.latency_budget_ms:.3g} ms budget"
 
 
+def compare_with_baselines(rows: list[RunSummary]) -> list[str]:
+    """One line per searched run: its BLEU gain over the best baseline of the same hardware whose
+    latency (measured where available, else predicted, as plotted) meets the run's budget, or
+    that none does."""
+    lines = []
+    searched = sorted(
+        (row for row in rows if row.kind == "searched"), key=lambda row: (row.hardware, row.latency_budget_ms)
+    )
+    for run in searched:
+        baselines = [row for row in rows if row.kind == "baseline" and row.hardware == run.hardware]
+        meeting = [row for row in baselines if row.latency_ms is not None and row.latency_ms <= run.latency_budget_ms]
+        over = " (over its budget)" if run.budget_met is False else ""
+        head = f"{run.hardware}, {budget_label(run)}: searched {run.bleu:.2f} BLEU{_at(run)}{over}"
+        if not baselines:
+            lines.append(f"{head}; no baseline of {run.hardware} in this summary")
+        elif not meeting:
+            lines.append(f"{head}; no baseline meets this budget")
+        else:
+            best = max(meeting, key=lambda row: row.bleu)
+            lines.append(
+                f"{head}; best baseline within it: {baseline_name(best)} {best.bleu:.2f} BLEU{_at(best)}; "
+                f"gain {run.bleu - best.bleu:+.2f} BLEU"
+            )
+    return lines
+
+
+def baseline_name(row: RunSummary) -> str:
+    """'scale50' for results/{task}/{hw}/baseline-scale50."""
+    return Path(row.run).name.removeprefix("baseline-")
+
+
+def _at(row: RunSummary) -> str:
+    return "" if row.latency_ms is None else f" at {row.latency_ms:.3g} ms"
+
+
+def draw_bleu_vs_latency(ax, rows: list[RunSummary]) -> None:
+    """On matplotlib axes `ax`, one colour per hardware: searched runs as dots with their Pareto
+    front as a solid line, uniformly scaled baselines as open squares joined by a dashed line."""
+    for hardware in sorted({row.hardware for row in rows}):
+        timed = [row for row in rows if row.hardware == hardware and row.latency_ms is not None]
+        runs = [row for row in timed if row.kind == "searched"]
+        baselines = sorted((row for row in timed if row.kind == "baseline"), key=lambda row: row.latency_ms)
+        front = pareto_front(runs)
+        points = ax.scatter([row.latency_ms for row in runs], [row.bleu for row in runs], label=f"{hardware}: searched")
+        color = points.get_facecolor()[0]
+        ax.plot([row.latency_ms for row in front], [row.bleu for row in front], color=color)
+        for row in runs:
+            ax.annotate(budget_label(row), (row.latency_ms, row.bleu), fontsize=7)
+        if baselines:
+            ax.plot(
+                [row.latency_ms for row in baselines],
+                [row.bleu for row in baselines],
+                linestyle="--",
+                marker="s",
+                markerfacecolor="none",
+                color=color,
+                label=f"{hardware}: uniformly scaled baselines",
+            )
+            for row in baselines:
+                ax.annotate(baseline_name(row), (row.latency_ms, row.bleu), fontsize=7)
+    ax.set(xlabel="latency (ms; measured where available, else predicted)", ylabel="BLEU")
+    if rows:
+        ax.legend(fontsize=8)
+
+
 def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) -> None:
-    """One colour per hardware: every run as a point, its Pareto front as a line."""
+    """The PNG of `draw_bleu_vs_latency`, titled `task`; under the axes, the search's gain over
+    the baselines per budget (`compare_with_baselines`) where there are baselines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for hardware in sorted({row.hardware for row in rows}):
-        runs = [row for row in rows if row.hardware == hardware and row.latency_ms is not None]
-        front = pareto_front(runs)
-        points = ax.scatter([row.latency_ms for row in runs], [row.bleu for row in runs], label=hardware)
-        ax.plot([row.latency_ms for row in front], [row.bleu for row in front], color=points.get_facecolor()[0])
-        for row in runs:
-            ax.annotate(budget_label(row), (row.latency_ms, row.bleu), fontsize=7)
-    ax.set(xlabel="latency (ms; measured where available, else predicted)", ylabel="BLEU", title=task)
-    if rows:
-        ax.legend(title="hardware")
-    fig.tight_layout()
+    comparison = compare_with_baselines(rows) if any(row.kind == "baseline" for row in rows) else []
+    text_inches = 0.15 * len(comparison) + 0.1 if comparison else 0.0
+    width = max([6.0] + [0.065 * len(line) + 0.3 for line in comparison])  # 6-point monospace: ~0.06 in a character
+    fig, ax = plt.subplots(figsize=(width, 4 + text_inches))
+    draw_bleu_vs_latency(ax, rows)
+    ax.set_title(task)
+    if comparison:
+        fig.text(0.01, 0.01, "\n".join(comparison), fontsize=6, family="monospace", va="bottom")
+    fig.tight_layout(rect=(0, text_inches / (4 + text_inches), 1, 1))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
 
 
 def write_summary(
-    run_dirs: list[str | Path], task: str, csv_path: str | Path, plot_path: str | Path
+    run_dirs: list[str | Path],
+    task: str,
+    csv_path: str | Path,
+    plot_path: str | Path,
+    comparison_path: str | Path | None = None,
 ) -> list[RunSummary]:
-    """summary.csv (one row per run, in the given order) and the BLEU-vs-latency plot."""
+    """summary.csv (one row per run, in the given order), the BLEU-vs-latency plot and, if asked,
+    the text file of `compare_with_baselines` lines (one per searched run)."""
     rows = [summarize_run(run_dir) for run_dir in run_dirs]
     write_text_atomic(csv_path, format_summary_csv(rows))
     plot_bleu_vs_latency(rows, task, plot_path)
+    if comparison_path is not None:
+        write_text_atomic(comparison_path, "".join(line + "\n" for line in compare_with_baselines(rows)))
     return rows

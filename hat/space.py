@@ -350,6 +350,34 @@ class DesignSpace:
         """The SuperTransformer itself as a SubConfig (super widths, all layers, arbitrary -1)."""
         return _same_in_every_layer(lambda dim: getattr(self, dim.bound_field) if dim.bound_key else ATTEND_LAST_LAYER)
 
+    def uniform(self, scale_pct: int) -> SubConfig:
+        """A uniformly scaled Transformer of this space (the paper's baselines, issue 18): every
+        layer has the same FFN width and heads, and every dimension (embedding widths, FFN widths,
+        heads, layer counts) takes the choice `scale_pct` % of the way up its sorted choice list
+        (0: the smallest choice, 100: the largest, halfway rounds up). Every decoder layer attends
+        the fewest top encoder layers the space offers (the last one, as a standard Transformer)."""
+        if not 0 <= scale_pct <= 100:
+            raise HatError(f"baseline scale must lie in 0..100 (%), got {scale_pct}")
+
+        def scaled(field: str) -> int:
+            ordered = sorted(set(self.choices_for(field)))
+            return ordered[int(scale_pct * (len(ordered) - 1) / 100 + 0.5)]
+
+        enc_layers, dec_layers = scaled("encoder_layer_num"), scaled("decoder_layer_num")
+        attend_last = min(self.choices_for("decoder_arbitrary_ende_attn"), key=encoder_layers_attended)
+        return SubConfig(
+            encoder_embed_dim=scaled("encoder_embed_dim"),
+            decoder_embed_dim=scaled("decoder_embed_dim"),
+            encoder_layer_num=enc_layers,
+            decoder_layer_num=dec_layers,
+            encoder_ffn_embed_dim=(scaled("encoder_ffn_embed_dim"),) * enc_layers,
+            encoder_self_attention_heads=(scaled("encoder_self_attention_heads"),) * enc_layers,
+            decoder_ffn_embed_dim=(scaled("decoder_ffn_embed_dim"),) * dec_layers,
+            decoder_self_attention_heads=(scaled("decoder_self_attention_heads"),) * dec_layers,
+            decoder_ende_attention_heads=(scaled("decoder_ende_attention_heads"),) * dec_layers,
+            decoder_arbitrary_ende_attn=(attend_last,) * dec_layers,
+        )
+
     # ---- sampling and size --------------------------------------------------------------
 
     def sample(self, rng: random.Random) -> SubConfig:

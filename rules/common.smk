@@ -243,6 +243,31 @@ def run_dirs(task):
     ]
 
 
+# Uniformly scaled baselines (rules/baseline.smk, docs/baselines.md)
+BASELINE = "results/{task}/baseline-scale{scale}"  # the YAML and its trained checkpoint
+BASELINE_RUN = "results/{task}/{hw}/baseline-scale{scale}"  # per hardware: BLEU, profile (hat.report)
+
+
+def baseline_model(wildcards):
+    """What a baseline's BLEU on {hw} is scored on, as for a searched run (deployed_model): the
+    hardware's ONNX export for onnxruntime hardware, else the trained checkpoint."""
+    if deployment(wildcards.hw)[0] == "onnxruntime":
+        return f"{BASELINE_RUN.format(**wildcards)}/onnx/model.json"
+    return f"{BASELINE.format(**wildcards)}/checkpoint.pt"
+
+
+def baseline_dirs(task):
+    """results/{task}/{hw}/baseline-scale{pct} (rules/baseline.smk): per hardware of the task's
+    budgets, each of its baseline_scales."""
+    hardware = sorted({hw for key in BUDGET_UNITS for hw in settings(task)[key]})
+    return [BASELINE_RUN.format(task=task, hw=hw, scale=pct) for hw in hardware for pct in settings(task)["baseline_scales"]]
+
+
+def summary_dirs(task):
+    """The runs summary.csv lists: the searched ones, then the baselines."""
+    return run_dirs(task) + baseline_dirs(task)
+
+
 def budget_arg(wildcards):
     """`hat search`'s budget flag for a run's {budget}: --latency-budget MS or --latency-budget-pct PCT."""
     value, unit = re.fullmatch(r"(.+?)(ms|pct)", wildcards.budget).groups()

@@ -1,5 +1,6 @@
 # Per task: summary.csv (one row per run: BLEU, latency, #params, FLOPs) and the BLEU-vs-latency
-# plot of the runs listed in the task's budgets_ms.
+# plot of the runs listed in the task's budgets_ms and budgets_pct and of its uniformly scaled
+# baselines (rules/baseline.smk), with the search's gain over the baselines per budget.
 
 
 localrules:
@@ -8,8 +9,8 @@ localrules:
 
 rule summary:
     input:
-        bleu=lambda wildcards: [f"{run}/bleu.txt" for run in run_dirs(wildcards.task)],
-        profile=lambda wildcards: [f"{run}/profile.json" for run in run_dirs(wildcards.task)],
+        bleu=lambda wildcards: [f"{run}/bleu.txt" for run in summary_dirs(wildcards.task)],
+        profile=lambda wildcards: [f"{run}/profile.json" for run in summary_dirs(wildcards.task)],
     output:
         table=report(
             "results/{task}/summary.csv",
@@ -23,12 +24,19 @@ rule summary:
             category="BLEU vs latency",
             labels={"task": "{task}", "figure": "front"},
         ),
+        comparison=report(
+            "results/{task}/search_vs_baselines.txt",
+            caption="../workflow/report/comparison.rst",
+            category="BLEU vs latency",
+            labels={"task": "{task}", "figure": "gain over baselines"},
+        ),
     params:
         task=task_arg,
-        runs=lambda wildcards: run_dirs(wildcards.task),
+        runs=lambda wildcards: summary_dirs(wildcards.task),
     log:
         "logs/{task}/summary.log",
     conda:
         "../envs/hat.yaml"
     shell:
-        "hat report summary --task {params.task} --runs {params.runs} --out {output.table} --plot {output.plot} > {log} 2>&1"
+        "hat report summary --task {params.task} --runs {params.runs} --out {output.table} --plot {output.plot}"
+        " --comparison {output.comparison} > {log} 2>&1"

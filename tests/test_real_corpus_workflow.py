@@ -83,6 +83,7 @@ def write_override(path: Path, task_file: Path, budgets: list[float]) -> Path:
                           "no-epoch-checkpoints": True},
         },
         "budgets_ms": {"cpu": budgets},
+        "baseline_scales": [],  # the searched run only (baselines: tests/test_baseline.py)
     }  # fmt: skip
     path.write_text(yaml.safe_dump({"default_tasks": ["multi30k"], "tasks": {"multi30k": settings}}))
     return path

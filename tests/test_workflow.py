@@ -37,6 +37,9 @@ FULL_CHAIN = {
 DRY_RUN_STATS = ("--dry-run", "--quiet=rules")  # the Job stats table, without each job
 DEMO_BUDGETS = yaml.safe_load((REPO / "config/config.yaml").read_text())["tasks"]["demo"]["budgets_pct"]["cpu"]
 DEMO_RUNS = [f"cpu@{pct:g}pct" for pct in DEMO_BUDGETS]  # relative budgets: they fit any machine
+_CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+DEMO_SCALES = _CONFIG["tasks"]["demo"].get("baseline_scales", _CONFIG["task_defaults"]["baseline_scales"])
+DEMO_BASELINES = [f"cpu/baseline-scale{pct}" for pct in DEMO_SCALES]  # uniformly scaled (rules/baseline.smk)
 GPU_RULES = {"train_supernet", "search", "train_subtransformer", "evaluate"}
 
 
@@ -87,7 +90,7 @@ def test_titanxp_target_lists_the_full_chain_and_nothing_else(tmp_path, task):
 
 def test_default_target_is_the_demo_on_the_local_cpu(tmp_path):
     counts = job_counts(snakemake(tmp_path, *DRY_RUN_STATS))
-    budgets = len(DEMO_BUDGETS)
+    budgets, baselines = len(DEMO_BUDGETS), len(DEMO_SCALES)
     assert counts == {
         "download": 1,
         "prepare": 1,
@@ -98,6 +101,11 @@ def test_default_target_is_the_demo_on_the_local_cpu(tmp_path):
         "train_subtransformer": budgets,
         "evaluate": budgets,
         "profile": budgets,
+        "baseline_config": baselines,
+        "baseline_latency": baselines,
+        "train_baseline": baselines,
+        "evaluate_baseline": baselines,
+        "profile_baseline": baselines,
         "summary": 1,
         "all": 1,
     }
@@ -170,6 +178,10 @@ def test_lint_is_clean(tmp_path):
             "invalid config: tasks.demo.budgets_pct.cpu[1]: 100 is greater than or equal to the maximum of 100",
         ),
         ("tasks: {demo: {serach: {}}}", "invalid config: tasks.demo: Additional properties are not allowed"),
+        (
+            "tasks: {demo: {baseline_scales: [0, 150]}}",
+            "invalid config: tasks.demo.baseline_scales[1]: 150 is greater than the maximum of 100",
+        ),
         (
             "tasks: {demo: {budgets_ms: {tpu: [5]}}}",
             "invalid config: tasks.demo.budgets_ms.tpu: unknown hardware "
@@ -275,6 +287,12 @@ elif argv[0] == "search":
     touch(opt("--plot"))
 elif argv[0] == "evaluate":
     touch(opt("--out"), "BLEU = 1.5\\n")
+elif command == "space baseline":  # as if the scales' predicted latencies spanned the same 10-20 ms
+    if "--out" in argv:
+        touch(opt("--out"))
+    if "--sidecar" in argv:
+        touch(opt("--sidecar"), json.dumps({{"hardware": "cpu", "latency_budget_ms": None,
+              "predicted_latency_ms": 10 + int(argv[argv.index("--scale") + 1]) / 10}}))
 elif argv[0] == "profile":
     print(json.dumps({{"params": 10, "flops": 20}}))
 else:
@@ -299,9 +317,13 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
     first = snakemake(workdir, "--cores", "2", path=fake_hat_path)
     assert first.returncode == 0, first.stderr
     summary = list(csv.DictReader((workdir / "results/demo/summary.csv").open()))
+    searched = [row for row in summary if row["kind"] == "searched"]
     assert [
-        (row["hardware"], float(row["latency_budget_pct"]), float(row["latency_budget_ms"])) for row in summary
+        (row["hardware"], float(row["latency_budget_pct"]), float(row["latency_budget_ms"])) for row in searched
     ] == [("cpu", pct, 10 + pct / 10) for pct in DEMO_BUDGETS]
+    assert [(row["run"], row["kind"], float(row["predicted_latency_ms"])) for row in summary[len(searched) :]] == [
+        (f"results/demo/{baseline}", "baseline", 10 + pct / 10) for baseline, pct in zip(DEMO_BASELINES, DEMO_SCALES)
+    ]
     assert all(row["bleu"] == "1.5" for row in summary)
 
     rerun = snakemake(workdir, "--cores", "2", "--dry-run", path=fake_hat_path)
@@ -321,11 +343,16 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
 
     override = write_override(tmp_path, "tasks: {demo: {subtransformer: {init: scratch}}}")
     changed = snakemake(workdir, "--configfile", str(override), *DRY_RUN_STATS, path=fake_hat_path)
-    # profile.json times the trained checkpoint, so a retrained SubTransformer is profiled again
+    # profile.json times the trained checkpoint, so a retrained SubTransformer is profiled again;
+    # the baselines are trained with the searched ones' recipe, so they follow it
+    baselines = len(DEMO_BASELINES)
     assert job_counts(changed) == {
         "train_subtransformer": runs,
         "evaluate": runs,
         "profile": runs,
+        "train_baseline": baselines,
+        "evaluate_baseline": baselines,
+        "profile_baseline": baselines,
         "summary": 1,
         "all": 1,
     }
@@ -340,10 +367,12 @@ def test_rerun_is_a_no_op_a_search_setting_reruns_only_search_and_what_follows_a
     report = snakemake(workdir, "--report", "report.html", path=fake_hat_path)
     assert report.returncode == 0, report.stderr
     assert "bleu_vs_latency.png" in (workdir / "report.html").read_text()
+    assert "search_vs_baselines.txt" in (workdir / "report.html").read_text()
 
 
 def demo_results(workdir: Path) -> list[dict]:
-    """summary.csv of a finished default target, after checking every run's files."""
+    """summary.csv's searched rows of a finished default target, after checking every run's and
+    every baseline's files."""
     runs = [workdir / "results/demo" / run for run in DEMO_RUNS]
     for run in runs:
         for name in ("subtransformer.yml", "checkpoint.pt", "bleu.txt", "profile.json", "subtransformer.search.png"):
@@ -351,13 +380,20 @@ def demo_results(workdir: Path) -> list[dict]:
         profile = json.loads((run / "profile.json").read_text())
         assert profile["measured"]["model"] == f"results/demo/{run.name}/checkpoint.pt"  # the shipped model
         assert profile["measured"]["runs"] == 300 and profile["measured"]["vocab_size"] == 512
+    for baseline in DEMO_BASELINES:  # trained once per task, timed per hardware as the searched ones
+        profile = json.loads((workdir / "results/demo" / baseline / "profile.json").read_text())
+        assert profile["measured"]["model"] == f"results/demo/{Path(baseline).name}/checkpoint.pt"
+        assert profile["measured"]["runs"] == 300 and profile["measured"]["vocab_size"] == 512
     summary = list(csv.DictReader((workdir / "results/demo/summary.csv").open()))
-    assert [row["run"] for row in summary] == [f"results/demo/{run.name}" for run in runs]
+    searched = [row for row in summary if row["kind"] == "searched"]
+    assert [row["run"] for row in summary] == [f"results/demo/{run}" for run in DEMO_RUNS + DEMO_BASELINES]
     # The demo's searched SubTransformers translate well (issue: BLEU >= 50 within the demo budget).
-    assert all(float(row["bleu"]) >= 50 and float(row["params"]) > 0 for row in summary), summary
-    assert all(float(row["measured_latency_ms"]) > 0 and row["budget_met"] in ("True", "False") for row in summary)
+    assert all(float(row["bleu"]) >= 50 and float(row["params"]) > 0 for row in searched), summary
+    assert all(row["budget_met"] in ("True", "False") for row in searched)
+    assert all(float(row["measured_latency_ms"]) > 0 for row in summary)
     assert (workdir / "results/demo/bleu_vs_latency.png").read_bytes().startswith(b"\x89PNG")
-    return summary
+    assert len((workdir / "results/demo/search_vs_baselines.txt").read_text().splitlines()) == len(DEMO_RUNS)
+    return searched
 
 
 @pytest.mark.slow

@@ -12,9 +12,12 @@ def register(subparsers) -> None:
 
     summary = commands.add_parser("summary", help="summary.csv and the BLEU-vs-latency plot of a task's runs")
     summary.add_argument("--task", required=True, help="task name or task.yml (titles the plot)")
-    summary.add_argument("--runs", nargs="+", required=True, help="run directories results/T/HW@LATms")
+    summary.add_argument(
+        "--runs", nargs="+", required=True, help="run directories results/T/HW@BUDGET and results/T/HW/baseline-NAME"
+    )
     summary.add_argument("--out", required=True, help="summary CSV to write")
     summary.add_argument("--plot", required=True, help="BLEU-vs-latency PNG to write")
+    summary.add_argument("--comparison", help="text file to write: per budget, the gain over the best baseline")
     summary.set_defaults(func=_summary)
 
     profile = commands.add_parser(
@@ -30,8 +33,8 @@ def _summary(args) -> int:
     from hat.report import write_summary
     from hat.tasks import load_task
 
-    rows = write_summary(args.runs, load_task(args.task).name, args.out, args.plot)
-    print(f"wrote {args.out} ({len(rows)} runs) and {args.plot}")
+    rows = write_summary(args.runs, load_task(args.task).name, args.out, args.plot, args.comparison)
+    print(f"wrote {args.out} ({len(rows)} runs), {args.plot}" + (f" and {args.comparison}" if args.comparison else ""))
     return 0
 
 

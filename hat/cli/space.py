@@ -27,6 +27,21 @@ def register(subparsers) -> None:
     sample.add_argument("--out-dir", required=True)
     sample.set_defaults(func=_sample)
 
+    baseline = commands.add_parser(
+        "baseline", help="a uniformly scaled baseline SubTransformer (YAML) and/or its predicted latency (JSON)"
+    )
+    baseline.add_argument("--task", required=True, help="task name or task.yml")
+    baseline.add_argument(
+        "--scale", type=int, required=True, help="0..100: how far up every choice list (0 smallest, 100 largest)"
+    )
+    baseline.add_argument("--out", help="SubTransformer YAML to write")
+    baseline.add_argument("--predictor", help="latency predictor (.pt) of --hardware, for --sidecar")
+    baseline.add_argument("--hardware", help="hardware name (must match the predictor's)")
+    baseline.add_argument(
+        "--sidecar", help="JSON to write: predicted latency, #params, FLOPs (what `hat report profile --search` reads)"
+    )
+    baseline.set_defaults(func=_baseline)
+
 
 def _validate(args) -> int:
     from hat.space import read_subconfig
@@ -56,4 +71,28 @@ def _sample(args) -> int:
     rng = random.Random(args.seed)
     for index in range(args.n):
         write_subconfig(space.sample(rng), Path(args.out_dir) / f"sample{index:04d}.yml")
+    return 0
+
+
+def _baseline(args) -> int:
+    from pathlib import Path
+
+    from hat.baseline import baseline_config, baseline_sidecar
+    from hat.errors import HatError
+    from hat.io import write_text_atomic
+    from hat.space import write_subconfig
+    from hat.tasks import load_task
+
+    if not (args.out or args.sidecar):
+        raise HatError("hat space baseline: give --out (the YAML), --sidecar (its predicted latency) or both")
+    if args.sidecar and not (args.predictor and args.hardware):
+        raise HatError("hat space baseline: --sidecar needs --predictor and --hardware")
+    task = load_task(args.task)
+    if args.out:
+        write_subconfig(baseline_config(task, args.scale), args.out)
+        print(f"wrote {args.out}")
+    if args.sidecar:
+        sidecar = baseline_sidecar(task, args.scale, Path(args.predictor), args.hardware)
+        write_text_atomic(args.sidecar, json.dumps(sidecar, indent=1) + "\n")
+        print(f"wrote {args.sidecar}: predicted {sidecar['predicted_latency_ms']:.4g} ms on {args.hardware}")
     return 0
