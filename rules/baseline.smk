@@ -79,6 +79,7 @@ use rule evaluate as evaluate_baseline with:
 
 use rule profile as profile_baseline with:
     input:
+        unpack(measured_dataset),
         config=f"{BASELINE}/subtransformer.yml",
         search=f"{BASELINE_RUN}/predicted_latency.json",
         checkpoint=f"{BASELINE}/checkpoint.pt",

@@ -184,6 +184,17 @@ def runtime_args(hw):
     return "--runtime {} --precision {}".format(*deployment(hw))
 
 
+def measured_dataset(wildcards):
+    """The latency dataset a measured hardware's shipped-model timing is paired with; none elsewhere."""
+    return {"latency": f"results/{wildcards.task}/latency/{wildcards.hw}.csv"} if measured_device(wildcards.hw) else {}
+
+
+def paired_timing_args(wildcards, input):
+    """`hat profile --latency-dataset CSV --runtime R --precision P`: time the shipped model in the
+    hardware's runtime, paired with its dataset's reference runs (docs/latency.md)."""
+    return f"--latency-dataset {input.latency} {runtime_args(wildcards.hw)}" if "latency" in input.keys() else ""
+
+
 def deployed_model(run):
     """What a run's BLEU is scored on: the ONNX export for onnxruntime hardware, else the checkpoint."""
     runtime, _ = deployment(Path(run).name.split("@")[0])

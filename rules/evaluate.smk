@@ -35,6 +35,7 @@ localrules:
 
 rule profile:
     input:
+        unpack(measured_dataset),
         config="results/{task}/{hw}@{budget}/subtransformer.yml",
         search="results/{task}/{hw}@{budget}/subtransformer.json",
         checkpoint="results/{task}/{hw}@{budget}/checkpoint.pt",
@@ -43,6 +44,7 @@ rule profile:
     params:
         task=task_arg,
         latency=measure_latency_args,
+        paired=paired_timing_args,
     threads: lambda wildcards: measuring_threads(wildcards.hw) if measured_device(wildcards.hw) else 1
     resources:
         runtime=30,
@@ -51,5 +53,5 @@ rule profile:
     conda:
         "../envs/hat.yaml"
     shell:
-        "(hat profile {input.config} --task {params.task} --checkpoint {input.checkpoint} {params.latency}"
+        "(hat profile {input.config} --task {params.task} --checkpoint {input.checkpoint} {params.latency} {params.paired}"
         " | hat report profile --search {input.search} --out {output}) 2> {log}"

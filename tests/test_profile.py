@@ -141,3 +141,45 @@ def test_profile_json_reports_the_shipped_checkpoint(tmp_path, capsys, monkeypat
     merged = json.loads(out.read_text())
     assert merged["measured"]["model"] == str(checkpoint) and merged["measured"]["runs"] == 10
     assert merged["measured_latency_ms"] == shipped["total_ms"] and merged["budget_met"] is True
+
+
+def _recorded_dataset(tmp_path, vocab: int) -> Path:
+    csv = tmp_path / "cpu.csv"
+    argv = ["latency", "dataset", "--task", "demo", "--vocab-size", str(vocab), "--samples", "2", "--runs", "2"]
+    assert main([*argv, "--warmup", "0", "--threads", "1", "--no-progress", "--out", str(csv)]) == 0
+    return csv
+
+
+def test_profile_in_the_latency_datasets_state_divides_out_a_slower_device(tmp_path, capsys, monkeypatch):
+    """Paired with the dataset's reference runs, the shipped model is expressed in the state the
+    dataset (and its predictor) were recorded in: a device twice as slow while profiling shows as a
+    state factor of ~2, not as a model twice as slow."""
+    config = load_task("demo").space.smallest()
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(config, config_path)
+    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    csv = _recorded_dataset(tmp_path, vocab=512)
+    capsys.readouterr()
+    same_device = profile_checkpoint(config_path, checkpoint, capsys, "--latency-dataset", str(csv))
+    monkeypatch.setenv("HAT_TIMER_SCALE", "2")  # the device is now twice as slow
+    slower_device = profile_checkpoint(config_path, checkpoint, capsys, "--latency-dataset", str(csv))
+    state = slower_device["state"]
+    sidecar = json.loads((tmp_path / "cpu.env.json").read_text())
+    assert state["latency_dataset"] == str(csv) and state["baseline_ms"] == sidecar["drift_guard"]["baseline_ms"]
+    assert 1.5 < state["factor"] / same_device["state"]["factor"] < 2.7  # the slowdown is seen as the state's
+    assert 0.7 < slower_device["total_ms"] / same_device["total_ms"] < 1.4  # and divided out of the model's
+    assert state["as_measured_ms"] == pytest.approx(slower_device["total_ms"] * state["factor"])
+    assert slower_device["runs"] == 10 and slower_device["vocab_size"] == 512 and slower_device["timer_scale"] == 2.0
+
+
+def test_profile_refuses_a_latency_dataset_of_another_vocabulary(tmp_path, capsys):
+    config = load_task("demo").space.smallest()
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(config, config_path)
+    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    csv = _recorded_dataset(tmp_path, vocab=64)
+    capsys.readouterr()
+    argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--measure-latency", "cpu"]
+    assert main([*argv, "--latency-dataset", str(csv)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{csv}: recorded with" in error and "vocab_size 512" in error and "\n" not in error

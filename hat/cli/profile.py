@@ -27,6 +27,14 @@ def register(subparsers) -> None:
     profile.add_argument(
         "--warmup", type=int, default=LatencyMeter.warmup, help="untimed warm-up runs for --measure-latency"
     )
+    profile.add_argument("--runtime", choices=["torch", "onnxruntime"], default="torch", help="what runs the model")
+    profile.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="int8: dynamic quantization")
+    profile.add_argument(
+        "--latency-dataset",
+        metavar="CSV",
+        help="with --checkpoint: time it paired with this recorded dataset's reference runs and express it in "
+        "the dataset's device state, the state its predictor predicts in (docs/latency.md)",
+    )
     profile.set_defaults(func=_profile)
 
 
@@ -57,6 +65,8 @@ def _latency(args, task, config) -> dict:
     from hat.errors import HatError
     from hat.latency.measure import LatencyMeter
 
+    if args.latency_dataset and args.checkpoint is None:
+        raise HatError("--latency-dataset needs --checkpoint (it pairs the shipped model with the dataset's reference)")
     meter = LatencyMeter(
         task,
         device=args.measure_latency,
@@ -64,10 +74,16 @@ def _latency(args, task, config) -> dict:
         warmup=args.warmup,
         threads=args.measure_threads,
         vocab_size=args.vocab_size,
+        runtime=args.runtime,
+        precision=args.precision,
         checkpoint=Path(args.checkpoint) if args.checkpoint else None,
     )
     if args.checkpoint is None:
         return {**meter.measure(config).to_dict(), **meter.protocol()}
     if meter.model.config != config:
         raise HatError(f"{args.checkpoint}: its SubTransformer is not the one in {args.config}")
+    if args.latency_dataset:
+        from hat.latency.dataset import measure_in_recorded_state
+
+        return {**measure_in_recorded_state(meter, args.latency_dataset), **meter.protocol()}
     return {**meter.measure_checkpoint().to_dict(), **meter.protocol()}

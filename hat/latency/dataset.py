@@ -126,6 +126,57 @@ class ReferenceGuard:
         return PairedRow(row, statistics.median(group_factors), spread)
 
 
+def measure_in_recorded_state(meter: LatencyMeter, dataset_csv: str | os.PathLike) -> dict[str, Any]:
+    """The meter's checkpoint timed like a row of a recorded dataset: paired run by run with the
+    dataset's reference (same vocabulary, runtime and precision) and divided by the state factor
+    against the dataset's baseline, so it is in the state the dataset, and the predictor fitted on
+    it, are expressed in. Also gives the timing as measured (total × factor) and the factor."""
+    csv_path = Path(dataset_csv)
+    sidecar = _read_sidecar(csv_path)
+    recorded = {key: sidecar.get(key) for key in ("vocab_size", "runtime", "precision")}
+    if recorded != {"vocab_size": meter.vocab_size, "runtime": meter.runtime, "precision": meter.precision}:
+        raise HatError(
+            f"{csv_path}: recorded with {recorded}, the model is timed with vocab_size {meter.vocab_size}, "
+            f"runtime {meter.runtime}, precision {meter.precision}"
+        )
+    guard_record = sidecar["drift_guard"]
+    reference = SubConfig.from_hat_dict(guard_record["reference"], source=f"{sidecar_path(csv_path)}:reference")
+    reference_meter = replace(meter, checkpoint=None, runs=1, warmup=0)  # the latency supernet, same vocabulary
+
+    def measure_once(config: SubConfig) -> Measurement:
+        return reference_meter.measure_once(config) if config is reference else meter.measure_once(config)
+
+    guard = ReferenceGuard(
+        measure_once,
+        reference,
+        DriftSettings(runs=meter.runs, warmup=meter.warmup),
+        baseline_ms=guard_record["baseline_ms"],
+    )
+    paired = guard.time_sample(meter.model.config, clock=time.time)
+    row = paired.row
+    return {
+        **Measurement(row.encoder_ms, row.encoder_std_ms, row.decoder_ms, row.decoder_std_ms, meter.runs).to_dict(),
+        "state": {
+            "latency_dataset": str(csv_path),
+            "baseline_ms": guard.baseline_ms,
+            "factor": paired.factor,
+            "as_measured_ms": row.total_ms * paired.factor,
+            "settled": paired.spread <= math.log1p(guard.settings.tolerance),
+        },
+    }
+
+
+def _read_sidecar(csv_path: Path) -> dict[str, Any]:
+    path = sidecar_path(csv_path)
+    try:
+        sidecar = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise HatError(f"{path}: cannot read the latency dataset's sidecar ({err})") from None
+    if "baseline_ms" not in sidecar.get("drift_guard", {}):
+        raise HatError(f"{path}: no drift_guard.baseline_ms (not recorded by `hat latency dataset`)")
+    return sidecar
+
+
 def _group_sizes(runs: int, runs_per_reference: int) -> list[int]:
     """`runs` split into groups of `runs_per_reference` (the last one shorter if it does not divide)."""
     return [min(runs_per_reference, runs - first) for first in range(0, runs, runs_per_reference)]
