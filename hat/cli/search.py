@@ -74,6 +74,7 @@ def settings_from_args(args):
 
 
 def _search(args) -> int:
+    from hat.fairseq_plugin.fitness import InheritedLoss
     from hat.search.run import SearchRequest, run_search
     from hat.tasks import load_task
 
@@ -97,5 +98,5 @@ def _search(args) -> int:
         precision=args.precision,
         confidence=args.confidence,
     )
-    run_search(request, progress=not args.no_progress)
+    run_search(request, InheritedLoss, progress=not args.no_progress)
     return 0
