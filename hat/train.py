@@ -319,6 +319,7 @@ def _nothing_left_if_failed_before_a_checkpoint(save_dir: Path):
     failed command leaves no partial output. Once a checkpoint exists, everything stays for the rerun."""
     created_dir = not save_dir.exists()
     require_writable_dir(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
     try:
         yield
     except BaseException:
