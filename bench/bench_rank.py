@@ -2,7 +2,7 @@
 
 Reads a finished workflow's results/{task}/summary.csv: the searched runs and the uniformly scaled
 baselines, all trained with one recipe (docs/baselines.md). Scores each distinct SubTransformer
-with `hat validate` (the search's fitness: validation loss with weights inherited from the
+with `hat inherited-loss` (the search's fitness: validation loss with weights inherited from the
 task's SuperTransformer, on the first --max-batches batches or the full valid split) and prints
 one row per SubTransformer (loss, BLEU) and Spearman's rank correlation of loss against BLEU
 (-1: a lower loss always means a higher BLEU; the search needs it near -1).
@@ -32,7 +32,7 @@ def config_of(run: str) -> str:
 
 def inherited_loss(workdir: Path, task: str, config: str, max_batches: int | None) -> float:
     command = [
-        *("hat", "validate", "--task", task, "--config", config),
+        *("hat", "inherited-loss", "--task", task, "--config", config),
         *("--supernet", f"results/{task}/supernet/checkpoint_best.pt", "--data", f"results/{task}/data"),
     ]
     if max_batches:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
+from hat.fairseq_plugin.fitness import InheritedLoss
 from hat.predictor import load_predictor
 from hat.search import SearchSettings, evolve, predicted_range, random_search
 from hat.tasks import load_task
-from hat.validate import InheritedValidator
 
 
 class TimedFitness:
@@ -43,10 +43,10 @@ class TimedFitness:
         return losses
 
 
-def seconds_per_eval(validator: InheritedValidator, configs: list, threads: int) -> float:
+def seconds_per_eval(inherited_loss: InheritedLoss, configs: list, threads: int) -> float:
     torch.set_num_threads(threads)
     started = time.perf_counter()
-    validator.losses(configs)
+    inherited_loss(configs)
     return (time.perf_counter() - started) / len(configs)
 
 
@@ -70,25 +70,25 @@ def main() -> None:
     settings = SearchSettings.for_population(args.population, iterations=args.iterations, seed=args.seed)
 
     started = time.perf_counter()
-    validator = InheritedValidator(task, args.supernet, args.data, device="cpu", max_batches=args.valid_max_batches)
+    inherited_loss = InheritedLoss(task, args.supernet, args.data, device="cpu", max_batches=args.valid_max_batches)
     load_seconds = time.perf_counter() - started
     sample = [task.space.sample(random.Random(index)) for index in range(10)]
-    validator.losses(sample[:1])  # warm-up
-    by_threads = {threads: seconds_per_eval(validator, sample, threads) for threads in (1, 2)}
+    inherited_loss(sample[:1])  # warm-up
+    by_threads = {threads: seconds_per_eval(inherited_loss, sample, threads) for threads in (1, 2)}
 
     torch.set_num_threads(args.threads)
-    fitness = TimedFitness(validator.losses)
+    fitness = TimedFitness(inherited_loss)
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         state = Path(tmp) / "state.json"
         evolved = evolve(task.space, fitness, predictor.predict_ms, budget, settings, state_path=state)
         search_seconds = time.perf_counter() - started
     evaluations = evolved.evaluations
-    _, random_best = random_search(task.space, validator.losses, predictor.predict_ms, budget, evaluations, args.seed)
+    _, random_best = random_search(task.space, inherited_loss, predictor.predict_ms, budget, evaluations, args.seed)
 
     print(
         f"demo search: budget {budget:.3g} ms (predicted range {achievable}), {settings.population} x "
-        f"{settings.iterations} generations, {len(validator.batches)} valid batches, "
+        f"{settings.iterations} generations, {len(inherited_loss.batches)} valid batches, "
         f"supernet+data load {load_seconds:.2f} s, {args.threads} scoring thread(s)"
     )
     print(f"  per generation:         {search_seconds / settings.iterations:.3f} s")

@@ -1,5 +1,5 @@
 """Training-update time of the supernet in SubTransformer mode vs fairseq's own `transformer` of
-the same uniform shape, and the inherited-validation throughput (SubTransformers per second).
+the same uniform shape, and the inherited-loss throughput (SubTransformers per second).
 
 Run: .venv/bin/python bench/bench_train.py [--repeats N] [--configs N] [--batch B --length L]
 
@@ -10,7 +10,7 @@ backward alone; interleaved, median of N per round, best of 3 rounds. Goal: rati
 supernet's Adam step updates every super-sized tensor (as HAT's does: 76 M parameters for the
 WMT supernet vs 48 M at 512/2048), which the forward+backward column leaves out.
 
-Part 2 scores random demo-space SubTransformers with `InheritedValidator` and prints
+Part 2 scores random demo-space SubTransformers with `InheritedLoss` and prints
 SubTransformers per second: on the test fixture's generated corpus with a fresh supernet, or on
 `--data results/demo/data --supernet results/demo/supernet/checkpoint_best.pt`.
 """
@@ -94,26 +94,26 @@ def bench_updates(repeats: int, batch: int, length: int) -> None:
         )
 
 
-def bench_validation(configs: int, data: Path | None, supernet: Path | None) -> None:
+def bench_inherited_loss(configs: int, data: Path | None, supernet: Path | None) -> None:
     """Score `configs` random demo SubTransformers; on `data`/`supernet` if given, else on the test
     fixture's generated corpus with a freshly initialized supernet."""
+    from hat.fairseq_plugin.fitness import InheritedLoss
     from hat.tasks import load_task
-    from hat.validate import InheritedValidator
 
     task = load_task("demo")
     with tempfile.TemporaryDirectory() as tmp:
         if data is None or supernet is None:
             data, supernet = generated_corpus_and_supernet(task, Path(tmp))
         start = time.perf_counter()
-        validator = InheritedValidator(task, supernet, data)
+        inherited_loss = InheritedLoss(task, supernet, data)
         setup_s = time.perf_counter() - start
         rng = random.Random(0)
         samples = [task.space.sample(rng) for _ in range(configs)]
         start = time.perf_counter()
-        validator.losses(samples)
+        inherited_loss(samples)
         elapsed = time.perf_counter() - start
-    tokens = sum(int(sample["ntokens"]) for sample in validator.batches)
-    print(f"inherited validation: {configs} SubTransformers x {tokens} target tokens in {elapsed:.2f} s "
+    tokens = sum(int(sample["ntokens"]) for sample in inherited_loss.batches)
+    print(f"inherited loss: {configs} SubTransformers x {tokens} target tokens in {elapsed:.2f} s "
           f"= {configs / elapsed:.1f} SubTransformers/s (setup, once: {setup_s:.1f} s)")  # fmt: skip
 
 
@@ -144,7 +144,7 @@ def main() -> None:
     torch.manual_seed(0)
     if not args.skip_updates:
         bench_updates(args.repeats, args.batch, args.length)
-    bench_validation(args.configs, args.data, args.supernet)
+    bench_inherited_loss(args.configs, args.data, args.supernet)
 
 
 if __name__ == "__main__":

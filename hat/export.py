@@ -94,9 +94,20 @@ def load_model(path: str | os.PathLike) -> SuperTransformer:
         model.load_state_dict(checkpoint["model"])
     except RuntimeError as err:
         raise HatError(f"{path}: weights do not match the stored shape ({str(err).splitlines()[0]})") from None
-    if meta.get("config") is not None:
-        model.set_sample_config(SubConfig.from_hat_dict(meta["config"], source=f"{path}:config"))
+    config = _stored_config(meta, path)
+    if config is not None:
+        model.set_sample_config(config)
     return model.eval()
+
+
+def _stored_config(meta: dict, path: str | os.PathLike) -> SubConfig | None:
+    return None if meta.get("config") is None else SubConfig.from_hat_dict(meta["config"], source=f"{path}:config")
+
+
+def stored_config(path: str | os.PathLike) -> SubConfig | None:
+    """The SubTransformer a model checkpoint has selected (an exported one: its own); None for a supernet."""
+    _, meta = _read(path)
+    return _stored_config(meta, path)
 
 
 def stored_space(path: str | os.PathLike) -> DesignSpace | None:

@@ -12,7 +12,7 @@ loading never executes code from it. `save_checkpoint` stores a sha256 over the 
 recomputes it, so flipped bytes inside tensor data (which torch's zip reader does not check) are
 an error naming the file instead of a model that is silently wrong. Checkpoints and predictor
 files both go through these two functions; fairseq's training checkpoints get the same entry from
-`hat.train`'s trainer. A file without the entry (written before it existed) loads unverified.
+`hat.fairseq_plugin.trainer`. A file without the entry (written before it existed) loads unverified.
 """
 
 from __future__ import annotations

@@ -5,14 +5,21 @@ Training settings are HAT's per-task keys from the task's SuperTransformer YAML
 `--override KEY=VALUE` pairs. SubTransformer runs take the same keys, with HAT's §6.1 change
 (`warmup-updates` 4000) and any `subtransformer-KEY` entries of the YAML applied on top.
 
-Checkpoints are fairseq's (`checkpoint_last.pt`, `checkpoint_best.pt`, epoch files) with two
-changes that make them safe to read with `weights_only=True` and usable without fairseq:
+fairseq runs in `hat.fairseq_plugin.trainer` (this module builds its command line and manages
+the save dir, and imports no fairseq itself). Checkpoints are fairseq's (`checkpoint_last.pt`,
+`checkpoint_best.pt`, epoch files) with two changes that make them safe to read with
+`weights_only=True` and usable without fairseq:
 `model` holds the core SuperTransformer's own state dict, and a top-level `hat` entry holds
 `hat.export.checkpoint_metadata` (everything else fairseq stores is plain containers and
 tensors). A rerun of the same command resumes from `checkpoint_last.pt`; fairseq writes each
 checkpoint through a temporary file and rename, but *copies* it to the other names, so a kill
 during a copy can leave a torn `checkpoint_last.pt`: `_repair_last_checkpoint` replaces a torn
 file by the newest readable checkpoint before fairseq loads anything.
+
+A SubTransformer's config has one carrier: the dense initial model `init_model.pt`, exported
+from the (validated) YAML's config with its initial weights. fairseq's task trains the config
+that model holds (`hat.fairseq_plugin.task`), the checkpoints and the final model keep it, and
+run.json's `subtransformer` entry is read back from it.
 
 A save dir belongs to one run: `run.json` records what the checkpoints are a training of (task,
 space, data, and for a SubTransformer its config and initial weights). A rerun of the same run
@@ -33,7 +40,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -117,111 +123,7 @@ def _base_argv(task: Task, data_dir: Path, save_dir: Path, cpu: bool) -> list[st
 
 
 # --------------------------------------------------------------------------------------------
-# Running fairseq
-
-
-def run_fairseq_training(argv: list[str], threads: int | None = None, cpu: bool = False) -> None:
-    """Parse a fairseq-train command line and train on its workers (hat.fairseq_plugin.distributed)."""
-    import torch
-    from fairseq import options
-
-    from hat.fairseq_plugin import distributed, runtime
-
-    if threads:
-        torch.set_num_threads(threads)
-    distributed.launch(runtime.parse(options.get_training_parser(), argv), _fairseq_main, cpu, threads)
-
-
-def _fairseq_main(cfg) -> None:
-    """fairseq_cli.train.main with HatTrainer: same epoch loop, same `train()`."""
-    import numpy as np
-    from fairseq import checkpoint_utils, tasks, utils
-    from fairseq.dataclass.initialize import add_defaults
-    from fairseq.distributed import utils as distributed_utils
-    from fairseq.logging import metrics
-    from fairseq_cli.train import train
-
-    import hat.fairseq_plugin  # noqa: F401  (registers the plugin in spawned DDP workers too)
-
-    utils.import_user_module(cfg.common)
-    add_defaults(cfg)
-    metrics.reset()
-    _forget_previous_runs()
-    np.random.seed(cfg.common.seed)
-    utils.set_torch_seed(cfg.common.seed)
-    if distributed_utils.is_master(cfg.distributed_training):
-        checkpoint_utils.verify_checkpoint_directory(cfg.checkpoint.save_dir)
-    task = tasks.setup_task(cfg.task)
-    model = task.build_model(cfg.model)
-    criterion = task.build_criterion(cfg.criterion)
-    for subset in cfg.dataset.valid_subset.split(","):
-        task.load_dataset(subset, combine=False, epoch=1)
-    trainer = _hat_trainer_class()(cfg, task, model, criterion)
-    logger.info(
-        "model %s, %d parameters, %d worker(s), max tokens %s",
-        "supernet" if task.subtransformer is None else "SubTransformer",
-        sum(p.numel() for p in model.parameters()),
-        cfg.distributed_training.distributed_world_size,
-        cfg.dataset.max_tokens,
-    )
-    _, epoch_itr = checkpoint_utils.load_checkpoint(cfg.checkpoint, trainer)
-    max_epoch = cfg.optimization.max_epoch or math.inf
-    lr = trainer.get_lr()
-    while epoch_itr.next_epoch_idx <= max_epoch and lr > cfg.optimization.stop_min_lr:
-        valid_losses, should_stop = train(cfg, trainer, task, epoch_itr)
-        if should_stop:
-            break
-        lr = trainer.lr_step(epoch_itr.epoch, valid_losses[0])
-        epoch_itr = trainer.get_train_iterator(epoch_itr.next_epoch_idx)
-
-
-def _forget_previous_runs() -> None:
-    """fairseq keeps the best validation loss as attributes of two functions, so a second training
-    in one process would compare against the first run's best (and never write checkpoint_best.pt).
-    A resumed run gets its own best back from checkpoint_last.pt."""
-    from fairseq import checkpoint_utils
-    from fairseq_cli.train import should_stop_early
-
-    for function, attributes in (
-        (checkpoint_utils.save_checkpoint, ("best",)),
-        (should_stop_early, ("best", "num_runs")),
-    ):
-        for attribute in attributes:
-            if hasattr(function, attribute):
-                delattr(function, attribute)
-
-
-def _hat_trainer_class():
-    from fairseq.trainer import Trainer
-
-    class HatTrainer(Trainer):
-        """fairseq's Trainer whose checkpoints also carry the `hat` metadata (module docstring)."""
-
-        def state_dict(self):
-            from hat.export import checkpoint_metadata
-
-            state = super().state_dict()
-            task, core = self.task, self.get_model().core
-            state["hat"] = checkpoint_metadata(core, task.hat_space, task.hat_task.name)
-            state["hat"]["config"] = None if task.subtransformer is None else task.subtransformer.to_hat_dict()
-            return state
-
-        def save_checkpoint(self, filename, extra_state):
-            """fairseq's, plus the content digest over the complete state (hat.io.with_digest):
-            fairseq adds extra_state after state_dict(), so the digest is taken here."""
-            from fairseq import checkpoint_utils, utils
-
-            from hat.io import with_digest
-
-            if not self.should_save_checkpoint_on_current_rank:
-                return None
-            state = utils.move_to_cpu(self.state_dict())
-            state["extra_state"].update(extra_state)
-            async_write = self.cfg.checkpoint.write_checkpoints_asynchronously
-            checkpoint_utils.torch_persistent_save(with_digest(state), filename, async_write=async_write)
-            return os.path.abspath(filename)
-
-    return HatTrainer
+# Resuming
 
 
 def _readable(path: Path) -> bool:
@@ -320,6 +222,8 @@ def train_supernet(
 ) -> TrainResult:
     """Train (or resume) a SuperTransformer on `world`'s workers; writes checkpoint_best.pt /
     checkpoint_last.pt in save_dir."""
+    from hat.fairseq_plugin.trainer import run_training
+
     save_dir = Path(save_dir)
     settings = _settings_for(world, task, overrides or {}, subtransformer=False, cpu=cpu)
     argv = _base_argv(task, Path(data_dir), save_dir, cpu) + fairseq_options(settings) + (extra_args or [])
@@ -328,7 +232,7 @@ def train_supernet(
         if rank_zero:
             _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
             _repair_last_checkpoint(save_dir)
-        run_fairseq_training(argv, threads, cpu)
+        run_training(argv, threads, cpu)
     return _result(save_dir, save_dir / "checkpoint_best.pt")
 
 
@@ -362,6 +266,7 @@ def train_subtransformer(
     init="scratch": HAT's initialisation (a fresh supernet at super shapes, sliced; seed = `seed`
     setting). init="inherit": the slice of a trained supernet (`supernet` checkpoint), paper Table 6.
     """
+    from hat.fairseq_plugin.trainer import run_training
     from hat.space import read_subconfig
 
     save_dir = Path(save_dir)
@@ -378,19 +283,18 @@ def train_subtransformer(
     initial_weights = {"init": init, "seed": str(settings.get("seed", 1))} if init == "scratch" else {"init": init}
     if init == "inherit":
         initial_weights["supernet_sha256"] = sha256_file(supernet)
-    run = {**_run_identity(task, Path(data_dir)), "subtransformer": config.to_hat_dict(), **initial_weights}
     init_model = save_dir / "init_model.pt"
     final = Path(out) if out is not None else save_dir / "checkpoint.pt"
     require_writable_dir(final.parent)
     rank_zero = launches_rank_zero()
     with _nothing_left_if_failed_before_a_checkpoint(save_dir) if rank_zero else contextlib.nullcontext():
         if rank_zero:
+            _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
+            run = {**_run_identity(task, Path(data_dir)), **_carried_config(init_model), **initial_weights}
             _claim_save_dir(save_dir, run)
             _repair_last_checkpoint(save_dir)
-            _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
-        argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(init_model)]
-        argv += fairseq_options(settings) + (extra_args or [])
-        run_fairseq_training(argv, threads, cpu)
+        argv += ["--hat-init-model", str(init_model)] + fairseq_options(settings) + (extra_args or [])
+        run_training(argv, threads, cpu)
     if rank_zero:
         _write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
@@ -415,6 +319,7 @@ def _nothing_left_if_failed_before_a_checkpoint(save_dir: Path):
     failed command leaves no partial output. Once a checkpoint exists, everything stays for the rerun."""
     created_dir = not save_dir.exists()
     require_writable_dir(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
     try:
         yield
     except BaseException:
@@ -429,6 +334,14 @@ def _nothing_left_if_failed_before_a_checkpoint(save_dir: Path):
 def _run_identity(task: Task, data_dir: Path) -> dict[str, Any]:
     """What every run's checkpoints depend on: task, design space, data."""
     return {"task": task.name, "space": task.space.to_hat_dict(), "data": _data_fingerprint(data_dir)}
+
+
+def _carried_config(init_model: Path) -> dict[str, Any]:
+    """run.json's record of the SubTransformer, read back from the initial model that carries it
+    (the task trains the config of that model; module docstring)."""
+    from hat.export import stored_config
+
+    return {"subtransformer": stored_config(init_model).to_hat_dict()}
 
 
 def _write_initial_model(task, config, data_dir: Path, init: str, supernet, settings: dict, path: Path) -> None:

@@ -133,13 +133,13 @@ def grown_dictionary(tmp_path_factory):
     return data, trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
 
 
-@pytest.mark.parametrize("command", ["validate", "evaluate", "train-inherit"])
+@pytest.mark.parametrize("command", ["inherited-loss", "evaluate", "train-inherit"])
 def test_appended_dictionary_is_refused_where_data_meets_the_model(grown_dictionary, tmp_path, capsys, command):
     data, supernet = grown_dictionary
     config = tmp_path / "sub.yml"
     write_subconfig(DEMO.space.smallest(arbitrary=1), config)
     args = {
-        "validate": ["validate", "--supernet", supernet, "--config", config],
+        "inherited-loss": ["inherited-loss", "--supernet", supernet, "--config", config],
         "evaluate": ["evaluate", "--checkpoint", supernet, "--config", config, "--out", tmp_path / "bleu.txt"],
         "train-inherit": ["train", "subtransformer", "--config", config, "--save-dir", tmp_path / "train",
                           "--init", "inherit", "--supernet", supernet, "--device", "cpu"],

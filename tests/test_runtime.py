@@ -205,7 +205,7 @@ def test_ort_int8_latency_dataset_records_runtime_and_its_predictor_refuses_torc
     assert "trained on latencies measured in onnxruntime int8, the search is for torch fp32" in capsys.readouterr().err
     assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "fp32", data=data)) == 2
     assert not inputs["out"].parent.exists()
-    monkeypatch.setattr("hat.search.run._inherited_loss", lambda request: synthetic_loss)
+    monkeypatch.setattr("hat.fairseq_plugin.fitness.InheritedLoss", lambda *inputs, **options: synthetic_loss)
     assert main(search_args(inputs, "--runtime", "onnxruntime", "--precision", "int8", data=data)) == 0
     found = json.loads(inputs["out"].with_suffix(".json").read_text())
     assert (found["runtime"], found["precision"]) == ("onnxruntime", "int8")

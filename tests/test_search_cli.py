@@ -2,7 +2,7 @@
 
 The fitness is swapped for an analytic landscape (tests/test_search.py) so these tests check the
 command's contract — checks before the search, outputs, closed-loop warning — in seconds;
-tests/test_search_demo.py runs the real inherited-weight validation loss.
+tests/test_search_demo.py runs the real inherited loss.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def demo_predictor(tmp_path_factory):
 
 @pytest.fixture
 def synthetic_fitness(monkeypatch):
-    monkeypatch.setattr("hat.search.run._inherited_loss", lambda request: synthetic_loss)
+    monkeypatch.setattr("hat.fairseq_plugin.fitness.InheritedLoss", lambda *inputs, **options: synthetic_loss)
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_search_writes_yaml_sidecar_log_and_plot(inputs, synthetic_fitness, caps
         "subtransformer.search_log.csv",
         "subtransformer.yml",
     ]  # no state file or temporary left behind
-    assert "best: validation loss" in capsys.readouterr().err
+    assert "best: inherited loss" in capsys.readouterr().err
     assert main(["profile", str(out), "--task", "demo"]) == 0
     profile = json.loads(capsys.readouterr().out)
     assert (profile["params"], profile["flops"]) == (sidecar["params"], sidecar["flops"])

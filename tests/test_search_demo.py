@@ -1,4 +1,4 @@
-"""`hat search` on the demo task with the real fitness (inherited-weight validation loss).
+"""`hat search` on the demo task with the real fitness (the inherited loss).
 
 The supernet is a demo-space SuperTransformer with seeded random weights saved in HAT's checkpoint
 format (training it would cost half a minute; the search's contract does not depend on how good
@@ -84,15 +84,15 @@ def first_run(demo, tmp_path_factory):
 
 
 def test_result_obeys_budget_validates_and_profiles(demo, first_run, capsys):
-    from hat.validate import InheritedValidator
+    from hat.fairseq_plugin.fitness import InheritedLoss
 
     task = load_task("demo")
     found = read_subconfig(first_run)
     task.space.validate(found)
     sidecar = json.loads(first_run.with_suffix(".json").read_text())
     assert sidecar["predicted_latency_ms"] <= demo["budget"]
-    validator = InheritedValidator(task, demo["supernet"], demo["data"])
-    assert validator.losses([found])[0] == pytest.approx(sidecar["fitness"], rel=1e-6)
+    inherited_loss = InheritedLoss(task, demo["supernet"], demo["data"])
+    assert inherited_loss([found])[0] == pytest.approx(sidecar["fitness"], rel=1e-6)
     assert main(["profile", str(first_run), "--task", "demo"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == sidecar["params"]
 
@@ -106,15 +106,15 @@ def test_same_seed_gives_the_same_yaml(demo, first_run, tmp_path):
 # Runs `hat search` in a child process whose fitness SIGKILLs it during the 2nd generation.
 _KILLED_SEARCH = """
 import os, signal, sys
-import hat.validate
+from hat.fairseq_plugin.fitness import InheritedLoss
 calls = []
-original = hat.validate.InheritedValidator.losses
+original = InheritedLoss.__call__
 def dying_losses(self, configs):
     calls.append(1)
     if len(calls) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     return original(self, configs)
-hat.validate.InheritedValidator.losses = dying_losses
+InheritedLoss.__call__ = dying_losses
 from hat.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -25,7 +25,7 @@ COMMAND_GROUPS = [
     "latency",
     "predictor",
     "train",
-    "validate",
+    "inherited_loss",
     "evaluate",
     "importing",
 ]

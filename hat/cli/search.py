@@ -82,6 +82,7 @@ def settings_from_args(args):
 
 
 def _search(args) -> int:
+    from hat.fairseq_plugin.fitness import InheritedLoss
     from hat.search.report import SearchOutputs
     from hat.search.run import SearchRequest, run_search
     from hat.tasks import load_task
@@ -106,5 +107,5 @@ def _search(args) -> int:
         precision=args.precision,
         confidence=args.confidence,
     )
-    run_search(request, progress=not args.no_progress)
+    run_search(request, InheritedLoss, progress=not args.no_progress)
     return 0

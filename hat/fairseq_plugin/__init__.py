@@ -1,13 +1,20 @@
-"""fairseq extension points for HAT (the only place that registers anything with fairseq).
+"""fairseq extension points for HAT, and all of the project's code that uses fairseq.
 
-Load it with `--user-dir <this directory>` (hat.train does so); importing the package registers
+Load it with `--user-dir <this directory>` (`runtime.task_argv` adds it); importing the package
+registers
 
 * the model `hat_transformer` (arch `hat_transformer`): a thin adapter around the plain-PyTorch
   `hat.supernet.SuperTransformer` (`model.py`);
 * the task `hat_translation`: fairseq's `translation` plus HAT's per-update SubTransformer
   sampling and two-config validation (`task.py`).
 
-fairseq is used only through these registries; nothing in fairseq is patched.
+The other modules are the fairseq-facing halves of hat's stages: `runtime` (fairseq configs,
+tasks and dictionaries from hat's inputs), `trainer` (fairseq's epoch loop with `HatTrainer`, run
+by `hat.train`), `distributed` (its workers), `fitness` (the inherited loss, the search's
+fitness) and `ort_model` (fairseq's beam search over ONNX Runtime sessions).
+
+fairseq is used only through these registries and its public classes; nothing in fairseq is
+patched (`trainer` only clears the best loss fairseq remembers on two of its functions).
 """
 
 import sys

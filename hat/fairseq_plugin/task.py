@@ -1,6 +1,6 @@
 """The fairseq task `hat_translation`: translation with HAT's SubTransformer sampling (spec §2).
 
-* Supernet mode (no `--hat-subtransformer`): before every training step the task selects
+* Supernet mode (`--hat-init-model` absent or a supernet): before every training step the task selects
   `space.sample(random.Random(update_num))`. fairseq passes the same `update_num` to every
   `update-freq` micro-batch and every DDP rank of one optimizer update, and a resumed run
   restores `num_updates`, so all of them train the same SubTransformer and the sequence is a
@@ -8,8 +8,9 @@
 * Validation runs the fixed configs `largest` and `smallest` (arbitrary = 1 in every decoder
   layer, spec §2) and logs `largest_loss` and `smallest_loss`; fairseq's `loss` (best checkpoint,
   LR scheduler) is the `--hat-best-config` one, HAT's `smallest` by default.
-* SubTransformer mode (`--hat-subtransformer SUB.yml`): training and validation use that one
-  config.
+* SubTransformer mode (`--hat-init-model MODEL.pt` of a dense SubTransformer, which
+  `hat train subtransformer` writes as `init_model.pt`): training and validation use the config
+  that model carries (`build_model` reads it), the one place a SubTransformer run keeps it.
 """
 
 import json
@@ -24,7 +25,7 @@ from fairseq.tasks import register_task
 from fairseq.tasks.translation import TranslationConfig, TranslationTask
 
 from hat.errors import HatError
-from hat.space import DesignSpace, SubConfig, read_subconfig
+from hat.space import DesignSpace, SubConfig
 from hat.tasks import load_task
 
 VALIDATION_CONFIGS = ("largest", "smallest")
@@ -33,9 +34,6 @@ VALIDATION_CONFIGS = ("largest", "smallest")
 @dataclass
 class HatTranslationConfig(TranslationConfig):
     hat_task: str = field(default="demo", metadata={"help": "HAT task name or task.yml (its design space)"})
-    hat_subtransformer: Optional[str] = field(  # noqa: UP045 (fairseq reads typing.Optional only)
-        default=None, metadata={"help": "train/validate only this SubTransformer YAML (no sampling)"}
-    )
     hat_best_config: str = field(
         default="smallest", metadata={"help": "validation config whose loss is fairseq's `loss`: largest|smallest"}
     )
@@ -61,12 +59,16 @@ class HatTranslationTask(TranslationTask):
         super().__init__(cfg, src_dict, tgt_dict)
         self.hat_task = load_task(cfg.hat_task)
         self.hat_space = self.hat_task.space
-        self.subtransformer = None
-        if cfg.hat_subtransformer:
-            self.subtransformer = read_subconfig(cfg.hat_subtransformer)
-            self.hat_space.validate(self.subtransformer, source=cfg.hat_subtransformer)
+        self.subtransformer: SubConfig | None = None  # set by build_model from a dense model
         if cfg.hat_best_config not in VALIDATION_CONFIGS:
             raise HatError(f"--hat-best-config must be one of {VALIDATION_CONFIGS}, got '{cfg.hat_best_config}'")
+
+    def build_model(self, cfg, from_checkpoint=False):
+        """fairseq's, then SubTransformer mode iff the model is a dense SubTransformer: the config
+        its checkpoint (`--hat-init-model`) carries; a supernet carries none."""
+        model = super().build_model(cfg, from_checkpoint)
+        self.subtransformer = model.core.config
+        return model
 
     # ---- which SubTransformer ----------------------------------------------------------------
 

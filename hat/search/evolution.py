@@ -2,7 +2,8 @@
 
 The core knows nothing about supernets or predictor files: it takes
 
-* `fitness(configs) -> losses` (lower is better; HAT: inherited-weight validation loss), and
+* `fitness(configs) -> losses` (lower is better; HAT: the inherited loss, the
+  validation loss with the supernet's weights), and
 * `latency_ms(configs) -> predicted ms` (HAT: the latency predictor),
 
 both called with a *batch* of `SubConfig`s. Conventions (spec §5):

@@ -1,5 +1,8 @@
 """`hat search`: the evolutionary core wired to a supernet, a predictor file and a real measurement.
 
+The fitness comes from the caller (`FitnessFactory`): `hat search` passes the inherited loss
+(`hat.fairseq_plugin.fitness.InheritedLoss`), so this package needs torch only, never fairseq.
+
 Order of work, so that a bad request fails in seconds and writes nothing:
 
 1. settings checked, predictor loaded and matched against task/space/hardware (spec §4: HAT
@@ -23,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hat.errors import HatError
 from hat.io import require_writable_dir, sha256_file
@@ -37,6 +40,7 @@ from hat.search.evolution import (
     relative_budget,
 )
 from hat.search.report import SearchOutputs, write_outputs
+from hat.search.workers import Scorer
 from hat.space import SubConfig
 from hat.tasks import Task
 
@@ -63,6 +67,15 @@ class SearchRequest:
     runtime: str = "torch"  # what the model ships in (hat.runtime): the predictor must be for it
     precision: str = "fp32"
     confidence: float | None = None  # search under the predictor's upper bound at this confidence
+
+
+class FitnessFactory(Protocol):
+    """Builds a scorer once (supernet and data loaded on `device`, first `max_batches` batches;
+    None: all); the scorer maps a batch of configs to their losses, lower is better."""
+
+    def __call__(
+        self, task: Task, supernet: Path, data: Path, /, *, device: str, max_batches: int | None
+    ) -> Scorer: ...
 
 
 def latency_function(predictor: Any, confidence: float | None, path: Path):
@@ -111,8 +124,9 @@ def resolve_budget(request: SearchRequest, predictor: Any) -> SearchRequest:
     return dataclasses.replace(request, budget_ms=relative_budget(achievable, request.budget_pct))
 
 
-def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
-    """Run one search end to end; returns the sidecar dict that was written."""
+def run_search(request: SearchRequest, make_fitness: FitnessFactory, progress: bool = True) -> dict[str, Any]:
+    """Run one search end to end, scoring candidates with `make_fitness`'s scorers; returns the
+    sidecar dict that was written."""
     from hat.predictor import load_predictor
     from hat.runtime import check_predictor_runtime
 
@@ -145,7 +159,7 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
     }
     outputs = request.outputs
     started = time.perf_counter()
-    with _ProgressBar(request.settings.iterations, enabled=progress) as bar, _fitness(request) as fitness:
+    with _ProgressBar(request.settings.iterations, enabled=progress) as bar, _fitness(request, make_fitness) as fitness:
         result = evolve(
             space,
             fitness,
@@ -165,31 +179,28 @@ def run_search(request: SearchRequest, progress: bool = True) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _fitness(request: SearchRequest):
+def _fitness(request: SearchRequest, make_fitness: FitnessFactory):
     """The batch fitness: in this process, or on `request.workers` processes (hat.search.workers)."""
     if request.workers == 1:
-        yield _inherited_loss(request)
+        yield _scorer(request, make_fitness)
         return
     from hat.search.workers import WorkerPool
 
-    with WorkerPool(functools.partial(_inherited_loss, request), request.workers) as pool:
+    with WorkerPool(functools.partial(_scorer, request, make_fitness), request.workers) as pool:
         yield pool
 
 
-def _inherited_loss(request: SearchRequest, rank: int = 0):
-    """Fitness: inherited-weight validation loss, supernet and data loaded once (spec §5); worker
-    `rank` scores on GPU `rank` when the device is cuda."""
+def _scorer(request: SearchRequest, make_fitness: FitnessFactory, rank: int = 0) -> Scorer:
+    """`make_fitness`'s scorer for worker `rank`, on GPU `rank` when the device is cuda (spec §5:
+    supernet and data loaded once per scorer)."""
     import torch
-
-    from hat.validate import InheritedValidator
 
     if request.threads is not None:
         torch.set_num_threads(request.threads)  # small models score fastest on one thread per process
     device = f"cuda:{rank}" if request.device == "cuda" and request.workers > 1 else request.device
-    validator = InheritedValidator(
+    return make_fitness(
         request.task, request.supernet, request.data, device=device, max_batches=request.valid_max_batches
     )
-    return validator.losses
 
 
 def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
@@ -237,7 +248,7 @@ def build_sidecar(
         **_latency_bounds(request, result, predictor),
         "achievable_predicted_ms": [achievable.fastest_ms, achievable.slowest_ms],
         "fitness": result.best_fitness,
-        "fitness_definition": "inherited-weight validation loss (label-smoothed CE, base 2, per target token)",
+        "fitness_definition": "inherited loss (label-smoothed CE, base 2, per target token, supernet's weights)",
         **task_counts(best, task),
         "settings": request.settings.to_dict(),
         "seed": request.settings.seed,
@@ -293,7 +304,7 @@ def _latency_bounds(request: SearchRequest, result: SearchResult, predictor: Any
 def summary(sidecar: dict[str, Any], outputs: SearchOutputs) -> str:
     """The few lines printed at the end of `hat search`."""
     lines = [
-        f"best: validation loss {sidecar['fitness']:.4f}, predicted {sidecar['predicted_latency_ms']:.4g} ms "
+        f"best: inherited loss {sidecar['fitness']:.4f}, predicted {sidecar['predicted_latency_ms']:.4g} ms "
         f"on {sidecar['hardware']} (budget {budget_text(sidecar)}), "
         f"{sidecar['params'] / 1e6:.2f} M params, {sidecar['flops'] / 1e9:.3f} GFLOPs",
         f"search: {sidecar['generations']} generations, {sidecar['evaluations']} distinct SubTransformers scored "

@@ -1,4 +1,4 @@
-"""Inherited-weight validation loss (hat.validate), checked against fairseq's own validation."""
+"""The inherited loss (hat.fairseq_plugin.fitness), checked against fairseq's own validation."""
 
 import dataclasses
 
@@ -17,14 +17,14 @@ def demo():
 
 
 @pytest.fixture(scope="module")
-def validator(demo, tmp_path_factory):
-    from hat.validate import InheritedValidator
+def inherited_loss(demo, tmp_path_factory):
+    from hat.fairseq_plugin.fitness import InheritedLoss
 
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
-    return InheritedValidator(demo, supernet, corpus_dir(tmp_path_factory))
+    return InheritedLoss(demo, supernet, corpus_dir(tmp_path_factory))
 
 
-def fairseq_valid_loss(task, data, model_path, config_path) -> float:
+def fairseq_valid_loss(task, data, model_path) -> float:
     """The loss fairseq's Trainer.valid_step reports for a dense model over the whole valid split."""
     from fairseq import options, tasks
     from fairseq.logging import metrics
@@ -34,7 +34,7 @@ def fairseq_valid_loss(task, data, model_path, config_path) -> float:
     from hat.train import fairseq_options, training_settings
 
     argv = task_argv(task, data) + ["--arch", "hat_transformer", "--cpu", "--max-tokens-valid", "512"]
-    argv += ["--hat-subtransformer", str(config_path), "--hat-init-model", str(model_path)]
+    argv += ["--hat-init-model", str(model_path)]  # a dense SubTransformer: its config with it
     cfg = parse(options.get_training_parser(), argv + fairseq_options(training_settings(task, {}, True)))
     fs_task = tasks.setup_task(cfg.task)
     fs_task.load_dataset("valid")
@@ -45,47 +45,49 @@ def fairseq_valid_loss(task, data, model_path, config_path) -> float:
     return float(aggregate["subtransformer_loss"].avg)  # token-weighted, unrounded
 
 
-def test_inherited_loss_of_largest_equals_fairseq_validation_of_export(demo, validator, tmp_path_factory, tmp_path):
+def test_inherited_loss_of_largest_equals_fairseq_validation_of_export(
+    demo, inherited_loss, tmp_path_factory, tmp_path
+):
     supernet, _ = load_supernet(trained_supernet(tmp_path_factory) / "checkpoint_best.pt")
     largest = demo.space.largest(arbitrary=1)
-    write_subconfig(largest, tmp_path / "largest.yml")
     save_model(export_subtransformer(supernet, largest), tmp_path / "largest.pt")
-    expected = fairseq_valid_loss(demo, corpus_dir(tmp_path_factory), tmp_path / "largest.pt", tmp_path / "largest.yml")
-    assert validator.loss(largest) == pytest.approx(expected, rel=1e-5)
+    expected = fairseq_valid_loss(demo, corpus_dir(tmp_path_factory), tmp_path / "largest.pt")
+    assert inherited_loss.loss(largest) == pytest.approx(expected, rel=1e-5)
 
 
-def test_losses_reuse_batches_and_match_training_log(demo, validator, tmp_path_factory):
+def test_losses_reuse_batches_and_match_training_log(demo, inherited_loss, tmp_path_factory):
     from hat.io import load_checkpoint
 
     configs = [demo.space.largest(1), demo.space.smallest(1), demo.space.largest(1)]
-    losses = validator.losses(configs)
+    losses = inherited_loss(configs)
     assert losses[0] == losses[2] != losses[1]
     best = load_checkpoint(trained_supernet(tmp_path_factory) / "checkpoint_best.pt")
     assert losses[1] == pytest.approx(best["extra_state"]["best"], abs=6e-4)  # fairseq logs round to 3 places
 
 
 def test_max_batches_scores_a_fixed_prefix(demo, tmp_path_factory):
-    from hat.validate import InheritedValidator
+    from hat.fairseq_plugin.fitness import InheritedLoss
 
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
-    full = InheritedValidator(demo, supernet, corpus_dir(tmp_path_factory), max_tokens=128)
-    one = InheritedValidator(demo, supernet, corpus_dir(tmp_path_factory), max_tokens=128, max_batches=1)
+    full = InheritedLoss(demo, supernet, corpus_dir(tmp_path_factory), max_tokens=128)
+    one = InheritedLoss(demo, supernet, corpus_dir(tmp_path_factory), max_tokens=128, max_batches=1)
     assert len(one.batches) == 1 < len(full.batches)
     full.batches = full.batches[:1]
     assert one.loss(demo.space.smallest(1)) == full.loss(demo.space.smallest(1))
 
 
-def test_config_outside_space_is_rejected(demo, validator):
+def test_config_outside_space_is_rejected(demo, inherited_loss):
     bad = dataclasses.replace(demo.space.largest(1), encoder_embed_dim=64)
     with pytest.raises(HatError, match="encoder-embed-dim"):
-        validator.loss(bad)
+        inherited_loss.loss(bad)
 
 
-def test_cli_prints_loss(demo, validator, tmp_path_factory, tmp_path, capsys):
+def test_cli_prints_loss(demo, inherited_loss, tmp_path_factory, tmp_path, capsys):
     from hat.cli import main
 
     write_subconfig(demo.space.smallest(1), tmp_path / "smallest.yml")
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
-    args = ["validate", "--task", "demo", "--supernet", str(supernet), "--data", str(corpus_dir(tmp_path_factory))]
+    data = corpus_dir(tmp_path_factory)
+    args = ["inherited-loss", "--task", "demo", "--supernet", str(supernet), "--data", str(data)]
     assert main(args + ["--config", str(tmp_path / "smallest.yml")]) == 0
-    assert float(capsys.readouterr().out) == pytest.approx(validator.loss(demo.space.smallest(1)), abs=1e-6)
+    assert float(capsys.readouterr().out) == pytest.approx(inherited_loss.loss(demo.space.smallest(1)), abs=1e-6)

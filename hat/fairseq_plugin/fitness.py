@@ -1,13 +1,16 @@
-"""Inherited-weight validation loss: the evolutionary search's fitness (hat-spec §5).
+"""The inherited loss: the evolutionary search's fitness (hat-spec §5), `hat inherited-loss`.
 
-The loss of a SubTransformer whose weights are the supernet's leading slices, without any
-fine-tuning: fairseq's label-smoothed cross-entropy (eps 0.1, the `label_smoothed_cross_entropy`
-criterion itself), summed over the split and divided by the number of target tokens, in base 2;
-eval mode (no dropout), no grad, unshuffled batches of `max-tokens`. `max_batches` caps the
-number of batches, as HAT's `--valid-cnt-max` does.
+The inherited loss of a SubTransformer is its loss on a data split (the valid split by default)
+with the supernet's leading slices as its weights, without any fine-tuning: fairseq's
+label-smoothed cross-entropy (eps 0.1, the `label_smoothed_cross_entropy` criterion itself),
+summed over the split and divided by the number of target tokens, in base 2; eval mode (no
+dropout), no grad, unshuffled batches of `max-tokens`. `max_batches` caps the number of
+batches, as HAT's `--valid-cnt-max` does.
 
-`InheritedValidator` loads the data and the supernet once and keeps the batches in memory (on
-the device), so scoring many SubTransformers costs only their forward passes.
+`InheritedLoss` loads the data and the supernet once and keeps the batches in memory (on the
+device), so scoring many SubTransformers costs only their forward passes. Called with a batch of
+configs it returns their losses: it is a `hat.search.run.FitnessFactory`, which `hat search`
+hands to the (torch-only) search.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from hat.tasks import Task
 LABEL_SMOOTHING = 0.1
 
 
-class InheritedValidator:
+class InheritedLoss:
     def __init__(
         self,
         task: Task,
@@ -63,7 +66,7 @@ class InheritedValidator:
             self.batches.append(utils.move_to_cuda(sample, torch.device(device)) if device != "cpu" else sample)
 
     def loss(self, config: SubConfig) -> float:
-        """Label-smoothed CE per target token, base 2, of `config` with inherited weights."""
+        """The inherited loss of `config`: label-smoothed CE per target token, base 2."""
         import torch
 
         self.space.validate(config)
@@ -76,5 +79,6 @@ class InheritedValidator:
                 tokens += sample_size
         return loss_sum / tokens / math.log(2)
 
-    def losses(self, configs: list[SubConfig]) -> list[float]:
+    def __call__(self, configs: list[SubConfig]) -> list[float]:
+        """The inherited loss of each config (the search's batch fitness)."""
         return [self.loss(config) for config in configs]
