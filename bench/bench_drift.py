@@ -67,9 +67,8 @@ def main() -> None:
     args = parser.parse_args()
     task = load_task(args.task)
     settings = DriftSettings()
-    meter = LatencyMeter(
-        task, threads=args.threads, runs=settings.runs, warmup=settings.warmup, vocab_size=data_vocab_size(args.data, task)
-    )
+    vocab_size = data_vocab_size(args.data, task)
+    meter = LatencyMeter(task, threads=args.threads, runs=settings.runs, warmup=settings.warmup, vocab_size=vocab_size)
     work = Path(tempfile.mkdtemp(prefix="bench_drift_"))
     results = {"off": {"wall_s": record_without_guard(meter, args.samples, args.seed, work / "off.csv")}}
 
@@ -99,8 +98,9 @@ def main() -> None:
     for name, figures in results.items():
         metrics = heldout(work / f"{name}.csv", args.task)
         print(
-            f"{name:5} | {figures['wall_s']:6.1f} | {figures.get('flagged', 0):7} | {figures.get('remeasured', 0):11} | "
-            f"{figures.get('normalized', 0):10} | {metrics['within_10_pct']:14.1f} | {metrics['mape_pct']:6.2f} | "
+            f"{name:5} | {figures['wall_s']:6.1f} | {figures.get('flagged', 0):7} | "
+            f"{figures.get('remeasured', 0):11} | {figures.get('normalized', 0):10} | "
+            f"{metrics['within_10_pct']:14.1f} | {metrics['mape_pct']:6.2f} | "
             f"{metrics['within_5_pct']:4.1f} | {metrics['rows']}"
         )
     factors = json.loads((work / "on.env.json").read_text())["drift_guard"]["row_factors"]

@@ -195,7 +195,8 @@ def test_sidecar_counts_flagged_and_remeasured_rows_of_every_session(tmp_path):
     # process is killed inside sample 21.
     unsettled_from = CALIBRATION_CALLS + 10 * SAMPLE_CALLS
     with pytest.raises(KeyboardInterrupt):
-        _record(out, KilledAt(unsettled_from, kill_at=unsettled_from + 10 * 2 * SAMPLE_CALLS + 5), samples=30, max_attempts=2, **SMALL)
+        killed = KilledAt(unsettled_from, kill_at=unsettled_from + 10 * 2 * SAMPLE_CALLS + 5)
+        _record(out, killed, samples=30, max_attempts=2, **SMALL)
     assert len(read_latency_csv(partial_path(out), min_rows=0)) == 20 and counts_path(partial_path(out)).is_file()
     # Session 2: the device is steady again; samples 21-30 settle.
     summary = _record(out, KilledAt(unsettled_from=10**6), samples=30, max_attempts=2, **SMALL)
