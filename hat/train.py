@@ -13,7 +13,7 @@ the save dir, and imports no fairseq itself). Checkpoints are fairseq's (`checkp
 `hat.export.checkpoint_metadata` (everything else fairseq stores is plain containers and
 tensors). A rerun of the same command resumes from `checkpoint_last.pt`; fairseq writes each
 checkpoint through a temporary file and rename, but *copies* it to the other names, so a kill
-during a copy can leave a torn `checkpoint_last.pt`: `_repair_last_checkpoint` replaces a torn
+during a copy can leave a torn `checkpoint_last.pt`: `repair_last_checkpoint` replaces a torn
 file by the newest readable checkpoint before fairseq loads anything.
 
 A SubTransformer's config has one carrier: the dense initial model `init_model.pt`, exported
@@ -26,7 +26,7 @@ space, data, and for a SubTransformer its config and initial weights). A rerun o
 resumes; a rerun after one of those changed (the search picked another SubTransformer, the
 supernet was retrained, the data re-prepared) deletes the other run's checkpoints first, so
 fairseq neither crashes on them nor silently continues a model that is not this one
-(`_claim_save_dir`). Optimisation settings are not part of a run: changing them (a longer
+(`claim_save_dir`). Optimisation settings are not part of a run: changing them (a longer
 max-update, another update-freq after a preemption) and rerunning resumes, as fairseq does.
 
 `world` (GPUs per node x nodes, `hat.world`) sets the workers; update-freq is derived from it
@@ -134,7 +134,7 @@ def _readable(path: Path) -> bool:
     return True
 
 
-def _repair_last_checkpoint(save_dir: Path) -> None:
+def repair_last_checkpoint(save_dir: Path) -> None:
     """Make checkpoint_last.pt readable (or absent) before fairseq resumes from it."""
     last = save_dir / "checkpoint_last.pt"
     if not last.exists() or _readable(last):
@@ -157,7 +157,7 @@ def _repair_last_checkpoint(save_dir: Path) -> None:
 RUN_FILE = "run.json"
 
 
-def _data_fingerprint(data_dir: Path) -> str:
+def data_fingerprint(data_dir: Path) -> str:
     """sha256 over what training reads from a binarized dir: the dictionaries, and the names and
     sizes of the .bin/.idx files (hashing a WMT corpus's .bin files would cost seconds at every
     start). Other files (logs, notes) do not count, so adding one never restarts a training."""
@@ -170,7 +170,7 @@ def _data_fingerprint(data_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _claim_save_dir(save_dir: Path, run: dict[str, Any]) -> None:
+def claim_save_dir(save_dir: Path, run: dict[str, Any]) -> None:
     """Keep only checkpoints of `run` in save_dir (module docstring), then record it in run.json.
     Checkpoints without a run.json (written before it existed) are kept: resuming them is the
     behaviour they were written under."""
@@ -230,8 +230,8 @@ def train_supernet(
     rank_zero = launches_rank_zero()
     with _nothing_left_if_failed_before_a_checkpoint(save_dir) if rank_zero else contextlib.nullcontext():
         if rank_zero:
-            _claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
-            _repair_last_checkpoint(save_dir)
+            claim_save_dir(save_dir, _run_identity(task, Path(data_dir)))
+            repair_last_checkpoint(save_dir)
         run_training(argv, threads, cpu)
     return _result(save_dir, save_dir / "checkpoint_best.pt")
 
@@ -291,12 +291,12 @@ def train_subtransformer(
         if rank_zero:
             _write_initial_model(task, config, Path(data_dir), init, supernet, settings, init_model)
             run = {**_run_identity(task, Path(data_dir)), **_carried_config(init_model), **initial_weights}
-            _claim_save_dir(save_dir, run)
-            _repair_last_checkpoint(save_dir)
+            claim_save_dir(save_dir, run)
+            repair_last_checkpoint(save_dir)
         argv += ["--hat-init-model", str(init_model)] + fairseq_options(settings) + (extra_args or [])
         run_training(argv, threads, cpu)
     if rank_zero:
-        _write_final_model(save_dir, init_model, average_last, final, task)
+        write_final_model(save_dir, init_model, average_last, final, task)
     return _result(save_dir, final)
 
 
@@ -333,7 +333,7 @@ def _nothing_left_if_failed_before_a_checkpoint(save_dir: Path):
 
 def _run_identity(task: Task, data_dir: Path) -> dict[str, Any]:
     """What every run's checkpoints depend on: task, design space, data."""
-    return {"task": task.name, "space": task.space.to_hat_dict(), "data": _data_fingerprint(data_dir)}
+    return {"task": task.name, "space": task.space.to_hat_dict(), "data": data_fingerprint(data_dir)}
 
 
 def _carried_config(init_model: Path) -> dict[str, Any]:
@@ -390,7 +390,7 @@ def average_state_dicts(paths: list[Path]) -> dict:
     return {name: tensor / len(paths) for name, tensor in total.items()}
 
 
-def _write_final_model(save_dir: Path, init_model: Path, average_last: int, final: Path, task: Task) -> None:
+def write_final_model(save_dir: Path, init_model: Path, average_last: int, final: Path, task: Task) -> None:
     from hat.export import load_model, save_model
 
     if average_last > 1:

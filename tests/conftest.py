@@ -1,4 +1,6 @@
-"""Suite-wide options.
+"""Suite-wide options and fixtures.
+
+`demo_task`: the built-in demo task (hat/configs/demo/task.yml), loaded once for the suite.
 
 `@pytest.mark.long`: an end-to-end test that needs more than ~20 minutes on this project's 2-core
 VM (a real corpus through the whole workflow, a 300-update training scored in three runtimes).
@@ -22,3 +24,10 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "long" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def demo_task():
+    from hat.tasks import load_task
+
+    return load_task("demo")

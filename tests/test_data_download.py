@@ -186,13 +186,13 @@ def test_file_url(tmp_path):
 def test_tar_without_the_data_filter_accepts_plain_members_and_refuses_escapes(tmp_path, monkeypatch):
     """Python < 3.11.4 has no tarfile.data_filter: plain members unpack, a member outside the
     target or a link is a one-line error (tarfile's "data" filter refuses both too)."""
-    from hat.data.download import _unpack
+    from hat.data.download import unpack_archive
 
     monkeypatch.delattr(tarfile, "data_filter")
     (tmp_path / "good.tgz").write_bytes(ARCHIVE)
-    _unpack(tmp_path / "good.tgz", tmp_path / "good")
+    unpack_archive(tmp_path / "good.tgz", tmp_path / "good")
     assert (tmp_path / "good" / "corpus" / "train.en").read_bytes() == PAYLOAD
     (tmp_path / "evil.tgz").write_bytes(_tarball({"../outside.txt": b"x"}))
     with pytest.raises(HatError, match=r"evil\.tgz: member '\.\./outside\.txt' is a link or lies outside"):
-        _unpack(tmp_path / "evil.tgz", tmp_path / "evil")
+        unpack_archive(tmp_path / "evil.tgz", tmp_path / "evil")
     assert not (tmp_path / "outside.txt").exists()

@@ -117,9 +117,9 @@ def test_averaged_subtransformer_names_the_average_on_the_checkpoint_line(tmp_pa
     assert line == f"{result.checkpoint} (average of the last 3: checkpoint1.pt..checkpoint3.pt)"
 
     from hat.evaluate import describe_checkpoint
-    from hat.train import _write_final_model
+    from hat.train import write_final_model
 
-    _write_final_model(tmp_path / "train", tmp_path / "train" / "init_model.pt", 1, tmp_path / "best.pt", task)
+    write_final_model(tmp_path / "train", tmp_path / "train" / "init_model.pt", 1, tmp_path / "best.pt", task)
     assert describe_checkpoint(tmp_path / "best.pt") == f"{tmp_path / 'best.pt'} (checkpoint_best.pt)"
 
 

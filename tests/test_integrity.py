@@ -104,7 +104,7 @@ def test_digest_round_trip_covers_plain_values_and_is_recomputed_on_resave(tmp_p
 
 
 def test_training_checkpoints_carry_the_digest_and_a_corrupt_last_one_is_repaired(tmp_path_factory, tmp_path):
-    from hat.train import _repair_last_checkpoint
+    from hat.train import repair_last_checkpoint
 
     save_dir = tmp_path / "supernet"
     shutil.copytree(trained_supernet(tmp_path_factory), save_dir)
@@ -114,7 +114,7 @@ def test_training_checkpoints_carry_the_digest_and_a_corrupt_last_one_is_repaire
     with pytest.raises(HatError, match="checkpoint_best.pt: content does not match"):
         load_checkpoint(save_dir / "checkpoint_best.pt")
     overwrite_tensor_bytes(save_dir / "checkpoint_last.pt")
-    _repair_last_checkpoint(save_dir)  # resumes from a verified checkpoint, not the corrupt one
+    repair_last_checkpoint(save_dir)  # resumes from a verified checkpoint, not the corrupt one
     load_checkpoint(save_dir / "checkpoint_last.pt")
 
 

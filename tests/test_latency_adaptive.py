@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hat.cli.latency import _accuracy
+from hat.cli.latency import adaptive_accuracy
 from hat.errors import HatError
 from hat.latency.adaptive import StopRule, record_adaptive
 from hat.latency.dataset import DriftSettings, partial_path, sample_sequence, sidecar_path
@@ -51,7 +51,7 @@ def _record(out, rule: StopRule = RULE, device: LinearDevice | None = None):
     return record_adaptive(
         out,
         rule=rule,
-        accuracy=_accuracy(DEMO, seed=1),
+        accuracy=adaptive_accuracy(DEMO, seed=1),
         task=DEMO,
         seed=1,
         measure=(device or LinearDevice()).measure,
@@ -193,7 +193,7 @@ def test_adaptive_recording_killed_while_finishing_records_no_more(tmp_path, mon
     monkeypatch.setattr(adaptive_module, "write_text_atomic", write)
     device = LinearDevice()
     calls = []
-    resumed = record_adaptive(out, rule=RULE, accuracy=_accuracy(DEMO, seed=1), task=DEMO, seed=1,
+    resumed = record_adaptive(out, rule=RULE, accuracy=adaptive_accuracy(DEMO, seed=1), task=DEMO, seed=1,
                               measure=lambda config: calls.append(config) or device.measure(config),
                               settings=ONE_RUN_ROWS, clock=lambda: 1.7e9, progress=False)  # fmt: skip
     assert calls == [] and resumed == _record(tmp_path / "again.csv")  # no sample timed, the same result

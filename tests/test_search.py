@@ -15,7 +15,7 @@ import pytest
 
 from hat.errors import HatError
 from hat.search import SearchSettings, check_budget, evolve, predicted_range, random_search
-from hat.search.evolution import _Evolution
+from hat.search.evolution import Evolution
 from hat.space import SubConfig, hat_features
 from hat.tasks import load_task
 
@@ -124,7 +124,7 @@ def test_identical_configs_are_scored_once_and_calls_are_batched(space):
 
 
 def test_offspring_come_from_parents(space):
-    evolution = _Evolution(space, synthetic_loss, synthetic_latency, 1e9, SearchSettings(mutation_prob=0.0))
+    evolution = Evolution(space, synthetic_loss, synthetic_latency, 1e9, SearchSettings(mutation_prob=0.0))
     parents = [space.random_gene(evolution.rng) for _ in range(5)]
     for _ in range(20):
         assert evolution.mutate(parents) in parents  # p=0: a mutant is a copy of its parent

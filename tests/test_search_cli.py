@@ -213,7 +213,7 @@ def test_predictor_of_other_hardware_is_refused(inputs, capsys):
 
 def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fitness, monkeypatch, capsys):
     over = inputs["budget"] * 1.2
-    monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": over})
+    monkeypatch.setattr("hat.search.run.measure_result", lambda config, request: {"device": "cpu", "latency_ms": over})
     assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     sidecar = json.loads(inputs["out"].with_suffix(".json").read_text())
     assert sidecar["measured"]["latency_ms"] == over
@@ -224,7 +224,8 @@ def test_measured_latency_over_budget_is_a_visible_warning(inputs, synthetic_fit
 
 def test_measured_latency_within_ten_percent_is_not_a_warning(inputs, synthetic_fitness, monkeypatch):
     within = inputs["budget"] * 1.09
-    monkeypatch.setattr("hat.search.run._measure", lambda config, request: {"device": "cpu", "latency_ms": within})
+    within_budget = {"device": "cpu", "latency_ms": within}
+    monkeypatch.setattr("hat.search.run.measure_result", lambda config, request: within_budget)
     assert main(search_args(inputs, "--measure-latency", "cpu")) == 0
     assert json.loads(inputs["out"].with_suffix(".json").read_text())["warning"] is None
 

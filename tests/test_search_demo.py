@@ -26,7 +26,7 @@ FLAGS = ["--population", "8", "--iterations", "3", "--seed", "5", "--threads", "
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def search_inputs(tmp_path_factory):
     """Binarized cipher corpus, random-weight supernet checkpoint, predictor, mid-range budget."""
     import torch
     from fairseq.data import Dictionary
@@ -55,19 +55,19 @@ def demo(tmp_path_factory):
     torch.set_num_threads(threads)
 
 
-def search_argv(demo, out: Path, *extra) -> list[str]:
+def search_argv(search_inputs, out: Path, *extra) -> list[str]:
     return [
         "search",
         "--task",
         "demo",
         "--supernet",
-        str(demo["supernet"]),
+        str(search_inputs["supernet"]),
         "--data",
-        str(demo["data"]),
+        str(search_inputs["data"]),
         "--predictor",
-        str(demo["predictor"]),
+        str(search_inputs["predictor"]),
         "--latency-budget",
-        str(demo["budget"]),
+        str(search_inputs["budget"]),
         "--out",
         str(out),
         *FLAGS,
@@ -76,30 +76,30 @@ def search_argv(demo, out: Path, *extra) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def first_run(demo, tmp_path_factory):
+def first_run(search_inputs, tmp_path_factory):
     """The reference search, closing the loop with a real measurement on this CPU."""
     out = tmp_path_factory.mktemp("first") / "subtransformer.yml"
-    assert main(search_argv(demo, out, "--measure-latency", "cpu", "--measure-threads", "1")) == 0
+    assert main(search_argv(search_inputs, out, "--measure-latency", "cpu", "--measure-threads", "1")) == 0
     return out
 
 
-def test_result_obeys_budget_validates_and_profiles(demo, first_run, capsys):
+def test_result_obeys_budget_validates_and_profiles(search_inputs, first_run, capsys):
     from hat.fairseq_plugin.fitness import InheritedLoss
 
     task = load_task("demo")
     found = read_subconfig(first_run)
     task.space.validate(found)
     sidecar = json.loads(first_run.with_suffix(".json").read_text())
-    assert sidecar["predicted_latency_ms"] <= demo["budget"]
-    inherited_loss = InheritedLoss(task, demo["supernet"], demo["data"])
+    assert sidecar["predicted_latency_ms"] <= search_inputs["budget"]
+    inherited_loss = InheritedLoss(task, search_inputs["supernet"], search_inputs["data"])
     assert inherited_loss([found])[0] == pytest.approx(sidecar["fitness"], rel=1e-6)
     assert main(["profile", str(first_run), "--task", "demo"]) == 0
     assert json.loads(capsys.readouterr().out)["params"] == sidecar["params"]
 
 
-def test_same_seed_gives_the_same_yaml(demo, first_run, tmp_path):
+def test_same_seed_gives_the_same_yaml(search_inputs, first_run, tmp_path):
     out = tmp_path / "subtransformer.yml"
-    assert main(search_argv(demo, out)) == 0
+    assert main(search_argv(search_inputs, out)) == 0
     assert out.read_text() == first_run.read_text()
 
 
@@ -120,9 +120,9 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_resume_after_sigkill_gives_the_same_yaml(demo, first_run, tmp_path):
+def test_resume_after_sigkill_gives_the_same_yaml(search_inputs, first_run, tmp_path):
     out = tmp_path / "subtransformer.yml"
-    argv = search_argv(demo, out)
+    argv = search_argv(search_inputs, out)
     child = subprocess.run([sys.executable, "-c", _KILLED_SEARCH, *argv], capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     assert not out.exists()
@@ -134,9 +134,9 @@ def test_resume_after_sigkill_gives_the_same_yaml(demo, first_run, tmp_path):
     assert not out.with_suffix(".state.json").exists()
 
 
-def test_closed_loop_measures_the_result_on_this_cpu(demo, first_run):
+def test_closed_loop_measures_the_result_on_this_cpu(search_inputs, first_run):
     measured = json.loads(first_run.with_suffix(".json").read_text())["measured"]
     assert measured["device"] == "cpu" and measured["latency_ms"] > 0
     assert measured["latency_ms"] == pytest.approx(measured["encoder_ms"] + measured["decoder_ms"])
     assert measured["protocol"]["environment"]["threads"] == 1
-    assert measured["protocol"]["vocab_size"] == demo["vocab"]  # the data's dictionary, not a guess
+    assert measured["protocol"]["vocab_size"] == search_inputs["vocab"]  # the data's dictionary, not a guess

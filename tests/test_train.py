@@ -23,11 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 HAT_MAIN = "import sys; from hat.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
-@pytest.fixture(scope="module")
-def demo():
-    return load_task("demo")
-
-
 def read_sample_log(path: Path) -> list[tuple[int, SubConfig]]:
     return [
         (entry["update"], SubConfig.from_hat_dict(entry["config"]))
@@ -35,15 +30,15 @@ def read_sample_log(path: Path) -> list[tuple[int, SubConfig]]:
     ]
 
 
-def test_config_for_update_is_hats_seeded_draw(demo):
+def test_config_for_update_is_hats_seeded_draw(demo_task):
     from hat.fairseq_plugin.task import config_for_update
 
-    configs = [config_for_update(demo.space, n) for n in range(20)]
-    assert configs == [demo.space.sample(random.Random(n)) for n in range(20)]
+    configs = [config_for_update(demo_task.space, n) for n in range(20)]
+    assert configs == [demo_task.space.sample(random.Random(n)) for n in range(20)]
     assert len(set(configs)) > 10  # the sequence actually varies between updates
 
 
-def test_settings_map_hat_keys_to_fairseq(demo):
+def test_settings_map_hat_keys_to_fairseq(demo_task):
     from hat.train import fairseq_options, parse_overrides, training_settings
 
     wmt = load_task("wmt14ende")
@@ -54,29 +49,29 @@ def test_settings_map_hat_keys_to_fairseq(demo):
     assert "--encoder-embed-dim" not in argv and "--arch" not in argv  # space keys are not fairseq's
     sub = fairseq_options(training_settings(wmt, {}, subtransformer=True))
     assert sub[sub.index("--warmup-updates") + 1] == "4000"  # spec §6.1
-    assert "--fp16" not in fairseq_options(training_settings(demo, {}, subtransformer=False))
+    assert "--fp16" not in fairseq_options(training_settings(demo_task, {}, subtransformer=False))
     with pytest.raises(HatError, match="max-update"):
         parse_overrides(["max-update"])
 
 
-def test_unknown_override_is_a_hat_error(demo, tmp_path_factory, tmp_path):
+def test_unknown_override_is_a_hat_error(demo_task, tmp_path_factory, tmp_path):
     from hat.train import train_supernet
 
     with pytest.raises(HatError, match="--no-such-option"):
-        train_supernet(demo, corpus_dir(tmp_path_factory), tmp_path, {"no-such-option": "1"}, cpu=True)
+        train_supernet(demo_task, corpus_dir(tmp_path_factory), tmp_path, {"no-such-option": "1"}, cpu=True)
 
 
-def test_supernet_loss_falls_and_checkpoints_are_plain(demo, tmp_path_factory):
+def test_supernet_loss_falls_and_checkpoints_are_plain(demo_task, tmp_path_factory):
     save_dir = trained_supernet(tmp_path_factory)
     first, second = (load_checkpoint(save_dir / f"checkpoint{epoch}.pt") for epoch in (1, 2))
     assert second["extra_state"]["val_loss"] < first["extra_state"]["val_loss"] - 0.1
     best = load_checkpoint(save_dir / "checkpoint_best.pt")  # weights_only=True
     assert best["hat"]["task"] == "demo" and best["hat"]["config"] is None
-    assert set(best["model"]) == set(core_keys(demo, corpus_dir(tmp_path_factory)))  # the core's own key names
+    assert set(best["model"]) == set(core_keys(demo_task, corpus_dir(tmp_path_factory)))  # the core's own key names
     from hat.export import load_supernet
 
     model, space = load_supernet(save_dir / "checkpoint_best.pt")
-    assert space.to_hat_dict() == demo.space.to_hat_dict()
+    assert space.to_hat_dict() == demo_task.space.to_hat_dict()
     name = "encoder.layers.0.ffn.fc1.weight"
     assert torch.equal(model.state_dict()[name], best["model"][name])
 
@@ -90,7 +85,7 @@ def core_keys(task, data: Path):
     return SuperTransformer(task.space, vocab, vocab).state_dict().keys()
 
 
-def test_sampled_sequence_identical_across_runs_and_resume(demo, tmp_path_factory, tmp_path):
+def test_sampled_sequence_identical_across_runs_and_resume(demo_task, tmp_path_factory, tmp_path):
     from hat.train import train_supernet
 
     data = corpus_dir(tmp_path_factory)
@@ -99,27 +94,27 @@ def test_sampled_sequence_identical_across_runs_and_resume(demo, tmp_path_factor
         log = tmp_path / f"{name}.jsonl"
         for max_update in stops:
             settings = {**FAST_TRAINING, "max-update": str(max_update), "hat-sample-log": str(log)}
-            result = train_supernet(demo, data, tmp_path / name, settings, cpu=True)
+            result = train_supernet(demo_task, data, tmp_path / name, settings, cpu=True)
         assert result.num_updates == 4
         logs[name] = read_sample_log(log)
-    expected = [(n, demo.space.sample(random.Random(n))) for n in range(4)]
+    expected = [(n, demo_task.space.sample(random.Random(n))) for n in range(4)]
     assert logs["straight"] == expected
     assert logs["resumed"] == expected  # no update trained twice, none skipped
 
 
 def test_torn_last_checkpoint_is_replaced_before_resume(tmp_path):
-    from hat.train import _repair_last_checkpoint
+    from hat.train import repair_last_checkpoint
 
     good = {"model": {"w": torch.ones(3)}, "optimizer_history": [{"num_updates": 4}]}
     torch.save(good, tmp_path / "checkpoint2.pt")
     torch.save(good, tmp_path / "checkpoint_last.pt")
     whole = (tmp_path / "checkpoint_last.pt").read_bytes()
     (tmp_path / "checkpoint_last.pt").write_bytes(whole[: len(whole) // 2])  # killed mid-copy
-    _repair_last_checkpoint(tmp_path)
+    repair_last_checkpoint(tmp_path)
     assert torch.equal(load_checkpoint(tmp_path / "checkpoint_last.pt")["model"]["w"], torch.ones(3))
 
 
-def test_sigkill_then_rerun_resumes(demo, tmp_path_factory, tmp_path):
+def test_sigkill_then_rerun_resumes(demo_task, tmp_path_factory, tmp_path):
     data = corpus_dir(tmp_path_factory)
     log = tmp_path / "samples.jsonl"
     command = [sys.executable, "-c", HAT_MAIN, "train", "supernet", "--task", "demo", "--data", str(data),
@@ -147,15 +142,15 @@ def test_sigkill_then_rerun_resumes(demo, tmp_path_factory, tmp_path):
     assert load_checkpoint(last)["optimizer_history"][-1]["num_updates"] == 12
 
 
-def test_subtransformer_inherit_and_average(demo, tmp_path_factory, tmp_path):
+def test_subtransformer_inherit_and_average(demo_task, tmp_path_factory, tmp_path):
     from hat.export import load_model, load_supernet
     from hat.train import train_subtransformer
 
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
-    config = demo.space.smallest(arbitrary=1)
+    config = demo_task.space.smallest(arbitrary=1)
     write_subconfig(config, tmp_path / "sub.yml")
     result = train_subtransformer(
-        demo, tmp_path / "sub.yml", corpus_dir(tmp_path_factory), tmp_path / "train", init="inherit",
+        demo_task, tmp_path / "sub.yml", corpus_dir(tmp_path_factory), tmp_path / "train", init="inherit",
         supernet=supernet, average_last=2, overrides={**FAST_TRAINING, "max-update": "10"}, cpu=True,
     )  # fmt: skip
     assert result.num_updates == 10
@@ -172,7 +167,7 @@ def test_subtransformer_inherit_and_average(demo, tmp_path_factory, tmp_path):
     )
 
 
-def test_subtransformer_from_scratch_starts_from_a_sliced_fresh_supernet(demo, tmp_path_factory, tmp_path):
+def test_subtransformer_from_scratch_starts_from_a_sliced_fresh_supernet(demo_task, tmp_path_factory, tmp_path):
     """HAT's from-scratch init (spec §1.6, §6.1): super-shape init with the run's seed, then sliced."""
     from fairseq.data import Dictionary
 
@@ -181,22 +176,22 @@ def test_subtransformer_from_scratch_starts_from_a_sliced_fresh_supernet(demo, t
     from hat.train import train_subtransformer
 
     data = corpus_dir(tmp_path_factory)
-    config = demo.space.smallest(arbitrary=1)
+    config = demo_task.space.smallest(arbitrary=1)
     write_subconfig(config, tmp_path / "sub.yml")
     overrides = {**FAST_TRAINING, "max-update": "1", "seed": "7"}
     train_subtransformer(
-        demo, tmp_path / "sub.yml", data, tmp_path / "train", init="scratch", overrides=overrides, cpu=True
+        demo_task, tmp_path / "sub.yml", data, tmp_path / "train", init="scratch", overrides=overrides, cpu=True
     )
     vocab = len(Dictionary.load(str(data / "dict.src.txt")))
     torch.manual_seed(7)
-    expected = export_subtransformer(SuperTransformer(demo.space, vocab, vocab), config).state_dict()
+    expected = export_subtransformer(SuperTransformer(demo_task.space, vocab, vocab), config).state_dict()
     initial = load_model(tmp_path / "train" / "init_model.pt").state_dict()
     assert initial.keys() == expected.keys()
     assert all(torch.equal(initial[name], expected[name]) for name in expected)
 
 
 def test_rerun_with_another_subtransformer_starts_over_and_the_same_one_resumes(
-    demo, tmp_path_factory, tmp_path, caplog
+    demo_task, tmp_path_factory, tmp_path, caplog
 ):
     """The workflow trains every searched SubTransformer in the same save dir: a new search result
     must not resume (or crash on) the previous config's checkpoints; a rerun of the same must."""
@@ -209,11 +204,11 @@ def test_rerun_with_another_subtransformer_starts_over_and_the_same_one_resumes(
     def train(config: SubConfig, max_update: int):
         write_subconfig(config, sub)
         overrides = {**FAST_TRAINING, "max-update": str(max_update)}
-        return train_subtransformer(demo, sub, data, save_dir, init="inherit", supernet=supernet,
+        return train_subtransformer(demo_task, sub, data, save_dir, init="inherit", supernet=supernet,
                                     overrides=overrides, cpu=True)  # fmt: skip
 
     caplog.set_level(logging.INFO)
-    small, large = demo.space.smallest(arbitrary=1), demo.space.largest(arbitrary=1)
+    small, large = demo_task.space.smallest(arbitrary=1), demo_task.space.largest(arbitrary=1)
     assert train(small, 4).num_updates == 4
     caplog.clear()
     result = train(large, 4)  # another config, same save dir: fresh, not a size-mismatch crash
@@ -226,27 +221,27 @@ def test_rerun_with_another_subtransformer_starts_over_and_the_same_one_resumes(
 
 
 def test_claim_save_dir_keeps_same_run_and_legacy_checkpoints(tmp_path):
-    from hat.train import RUN_FILE, _claim_save_dir, _data_fingerprint
+    from hat.train import RUN_FILE, claim_save_dir, data_fingerprint
 
     checkpoint = tmp_path / "checkpoint_last.pt"
     checkpoint.write_bytes(b"x")
-    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})  # no run.json yet: kept, adopted
+    claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})  # no run.json yet: kept, adopted
     assert checkpoint.exists() and json.loads((tmp_path / RUN_FILE).read_text()) == {"task": "demo", "space": [1, 2]}
-    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})
+    claim_save_dir(tmp_path, {"task": "demo", "space": (1, 2)})
     assert checkpoint.exists()
-    _claim_save_dir(tmp_path, {"task": "demo", "space": (1, 3)})
+    claim_save_dir(tmp_path, {"task": "demo", "space": (1, 3)})
     assert not checkpoint.exists()
 
     data = tmp_path / "data"
     data.mkdir()
     (data / "dict.src.txt").write_text("a 1\n")
     (data / "train.bin").write_bytes(b"12")
-    before = _data_fingerprint(data)
+    before = data_fingerprint(data)
     (data / "dict.src.txt").write_text("b 1\n")  # same size, other words
-    assert _data_fingerprint(data) != before
+    assert data_fingerprint(data) != before
     (data / "dict.src.txt").write_text("a 1\n")
-    assert _data_fingerprint(data) == before
+    assert data_fingerprint(data) == before
     (data / "preprocess.log").write_text("not read by training")
-    assert _data_fingerprint(data) == before
+    assert data_fingerprint(data) == before
     (data / "train.bin").write_bytes(b"123")
-    assert _data_fingerprint(data) != before
+    assert data_fingerprint(data) != before

@@ -146,13 +146,13 @@ def _dataset_auto(args, record) -> int:
     from hat.latency.adaptive import StopRule, record_adaptive
 
     rule = StopRule(floor=args.auto_floor, round_rows=args.auto_round, ceiling=args.auto_ceiling)
-    adaptive = record_adaptive(args.out, rule=rule, accuracy=_accuracy(record["task"], args.seed), **record)
+    adaptive = record_adaptive(args.out, rule=rule, accuracy=adaptive_accuracy(record["task"], args.seed), **record)
     last = adaptive["curve"][-1]
     print(f"{args.out}: {adaptive['rows']} rows, out-of-fold ±10 % {last['within_10_pct']} %; {adaptive['stopped']}")
     return 0
 
 
-def _accuracy(task, seed: int):
+def adaptive_accuracy(task, seed: int):
     """CSV -> the default predictor's out-of-fold accuracy over its steady rows (the stop rule's input)."""
     import numpy as np
 

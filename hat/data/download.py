@@ -43,7 +43,7 @@ def download_source(source: Source, raw_dir: Path, required_files: list[str]) ->
     _verify(source, archive, raw_dir)
     unpacked = raw_dir / source.name
     if not unpacked.is_dir():
-        _unpack(archive, unpacked)
+        unpack_archive(archive, unpacked)
     missing = [name for name in required_files if not (unpacked / name).is_file()]
     if missing:
         raise HatError(f"{archive}: has no member '{missing[0]}' (from {source.url}); is it the right file?")
@@ -132,7 +132,7 @@ def _verify(source: Source, archive: Path, raw_dir: Path) -> None:
     write_text_atomic(stamp_path, json.dumps(stamp))
 
 
-def _unpack(archive: Path, target: Path) -> None:
+def unpack_archive(archive: Path, target: Path) -> None:
     """Unpack into a temporary sibling directory, renamed onto `target` only when complete."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     os.chmod(tmp, umask_mode(0o777))  # mkdtemp's 0700 would become the unpacked directory's mode

@@ -179,7 +179,7 @@ def check_budget(space: DesignSpace, latency_ms: ConfigsFn, budget_ms: float) ->
 # The search
 
 
-class _Evolution:
+class Evolution:
     """Population, caches and RNG of one search; `run` is HAT's loop (spec §5)."""
 
     def __init__(
@@ -385,7 +385,7 @@ def evolve(
     settings and inputs, and is otherwise overwritten by a fresh search."""
     settings.check()
     fingerprint = search_fingerprint(space, budget_ms, settings, inputs or {})
-    evolution = _Evolution(space, fitness, latency_ms, budget_ms, settings)
+    evolution = Evolution(space, fitness, latency_ms, budget_ms, settings)
     return evolution.run(None if state_path is None else Path(state_path), fingerprint, on_generation)
 
 
@@ -399,7 +399,7 @@ def random_search(
     max_draws: int = 100_000,
 ) -> tuple[SubConfig, float]:
     """Baseline of paper Fig. 9: the best of `evaluations` distinct uniform feasible configs."""
-    evolution = _Evolution(space, fitness, latency_ms, budget_ms, SearchSettings(seed=seed, max_draws=max_draws))
+    evolution = Evolution(space, fitness, latency_ms, budget_ms, SearchSettings(seed=seed, max_draws=max_draws))
     distinct: dict[SubConfig, Gene] = {}
     while len(distinct) < evaluations:
         before = len(distinct)

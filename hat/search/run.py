@@ -170,7 +170,7 @@ def run_search(request: SearchRequest, make_fitness: FitnessFactory, progress: b
             inputs=identity,
             on_generation=bar.update,
         )
-    measured = _measure(result.best, request) if request.measure_latency else None
+    measured = measure_result(result.best, request) if request.measure_latency else None
     sidecar = build_sidecar(request, result, predictor, hardware, achievable, identity, measured)
     sidecar["seconds"] = time.perf_counter() - started
     write_outputs(outputs, result, request.budget_ms, sidecar)
@@ -203,7 +203,7 @@ def _scorer(request: SearchRequest, make_fitness: FitnessFactory, rank: int = 0)
     )
 
 
-def _measure(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
+def measure_result(config: SubConfig, request: SearchRequest) -> dict[str, Any]:
     """Time `config` here with HAT's protocol (spec §3, `hat.latency.measure.LatencyMeter`)."""
     from hat.latency.measure import LatencyMeter, data_vocab_size
 
