@@ -166,8 +166,9 @@ def test_profile_in_the_latency_datasets_state_divides_out_a_slower_device(tmp_p
     state = slower_device["state"]
     sidecar = json.loads((tmp_path / "cpu.env.json").read_text())
     assert state["latency_dataset"] == str(csv) and state["baseline_ms"] == sidecar["drift_guard"]["baseline_ms"]
-    assert 1.5 < state["factor"] / same_device["state"]["factor"] < 2.7  # the slowdown is seen as the state's
-    assert 0.7 < slower_device["total_ms"] / same_device["total_ms"] < 1.4  # and divided out of the model's
+    # a 2x timer: seen as the state's (the bounds leave room for a loaded CI machine), divided out of the model's
+    assert 1.3 < state["factor"] / same_device["state"]["factor"] < 3.5
+    assert 0.6 < slower_device["total_ms"] / same_device["total_ms"] < 1.7
     assert state["as_measured_ms"] == pytest.approx(slower_device["total_ms"] * state["factor"])
     assert slower_device["runs"] == 10 and slower_device["vocab_size"] == 512 and slower_device["timer_scale"] == 2.0
 

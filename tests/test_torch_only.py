@@ -62,6 +62,7 @@ def test_the_blocker_blocks():
 SEARCH = """
 from pathlib import Path
 from hat.search.evolution import SearchSettings
+from hat.search.report import SearchOutputs
 from hat.search.run import SearchRequest, run_search
 from hat.tasks import load_task
 from test_search import synthetic_loss
@@ -72,7 +73,7 @@ def synthetic_fitness(task, supernet, data, /, *, device, max_batches):
 out = Path({out!r})
 request = SearchRequest(
     task=load_task("demo"), supernet=Path({supernet!r}), data=Path("unused"), predictor=Path({predictor!r}),
-    budget_ms=None, budget_pct=50.0, out=out, settings=SearchSettings.for_population(10, iterations=2, seed=3),
+    budget_ms=None, budget_pct=50.0, outputs=SearchOutputs.next_to(out), settings=SearchSettings.for_population(10, iterations=2, seed=3),
 )
 run_search(request, synthetic_fitness, progress=False)
 """
