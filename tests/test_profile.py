@@ -91,6 +91,14 @@ def shipped_checkpoint(path: Path, config, vocab: int) -> Path:
     return path
 
 
+def smallest_shipped(tmp_path: Path) -> tuple[Path, Path]:
+    """The demo space's smallest SubTransformer: its YAML and its shipped checkpoint (vocabulary 512)."""
+    config = load_task("demo").space.smallest()
+    config_path = tmp_path / "sub.yml"
+    write_subconfig(config, config_path)
+    return config_path, shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+
+
 def profile_checkpoint(config_path: Path, checkpoint: Path, capsys, *extra: str) -> dict:
     argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--measure-latency", "cpu"]
     assert main([*argv, "--measure-threads", "1", "--runs", "10", "--warmup", "2", *extra]) == 0
@@ -126,10 +134,7 @@ def test_profile_json_reports_the_shipped_checkpoint(tmp_path, capsys, monkeypat
     import io
     import sys
 
-    config = load_task("demo").space.smallest()
-    config_path = tmp_path / "sub.yml"
-    write_subconfig(config, config_path)
-    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    config_path, checkpoint = smallest_shipped(tmp_path)
     shipped = profile_checkpoint(config_path, checkpoint, capsys)
     profile = {"config": str(config_path), "params": 1, "latency": shipped}
     search = tmp_path / "subtransformer.json"
@@ -154,10 +159,7 @@ def test_profile_in_the_latency_datasets_state_divides_out_a_slower_device(tmp_p
     """Paired with the dataset's reference runs, the shipped model is expressed in the state the
     dataset (and its predictor) were recorded in: a device twice as slow while profiling shows as a
     state factor of ~2, not as a model twice as slow."""
-    config = load_task("demo").space.smallest()
-    config_path = tmp_path / "sub.yml"
-    write_subconfig(config, config_path)
-    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    config_path, checkpoint = smallest_shipped(tmp_path)
     csv = _recorded_dataset(tmp_path, vocab=512)
     capsys.readouterr()
     same_device = profile_checkpoint(config_path, checkpoint, capsys, "--latency-dataset", str(csv))
@@ -174,10 +176,7 @@ def test_profile_in_the_latency_datasets_state_divides_out_a_slower_device(tmp_p
 
 
 def test_profile_refuses_a_latency_dataset_of_another_vocabulary(tmp_path, capsys):
-    config = load_task("demo").space.smallest()
-    config_path = tmp_path / "sub.yml"
-    write_subconfig(config, config_path)
-    checkpoint = shipped_checkpoint(tmp_path / "checkpoint.pt", config, vocab=512)
+    config_path, checkpoint = smallest_shipped(tmp_path)
     csv = _recorded_dataset(tmp_path, vocab=64)
     capsys.readouterr()
     argv = ["profile", str(config_path), "--task", "demo", "--checkpoint", str(checkpoint), "--measure-latency", "cpu"]
