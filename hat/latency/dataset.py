@@ -306,8 +306,7 @@ def _settled_row(config: SubConfig, number: int, guard: ReferenceGuard, summary:
             summary.remeasured_rows += 1
     summary.factors.append(paired.factor)
     summary.spreads.append(paired.spread)
-    if paired.spread > tolerance:
-        summary.flagged_rows += 1
+    if paired.spread > tolerance:  # counted from the CSV at the end (flags of resumed sessions too)
         return replace(paired.row, drift_flag=1)
     if abs(math.log(paired.factor)) > tolerance:
         summary.normalized_rows += 1
