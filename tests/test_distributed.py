@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 from fixtures_train import FAST_TRAINING, corpus_dir
-from test_search_demo import demo, search_argv  # noqa: F401  (`demo` is a fixture)
+from test_search_demo import search_argv, search_inputs  # noqa: F401  (`search_inputs` is a fixture)
 
 from hat.cli import main
 from hat.errors import HatError
@@ -180,10 +180,10 @@ def test_split_keeps_order_and_balances():
 
 
 @pytest.mark.slow
-def test_two_worker_search_returns_the_serial_result(demo, tmp_path):  # noqa: F811
+def test_two_worker_search_returns_the_serial_result(search_inputs, tmp_path):  # noqa: F811
     serial, parallel = tmp_path / "serial" / "sub.yml", tmp_path / "parallel" / "sub.yml"
-    assert main(search_argv(demo, serial)) == 0
-    assert main(search_argv(demo, parallel, "--workers", "2")) == 0
+    assert main(search_argv(search_inputs, serial)) == 0
+    assert main(search_argv(search_inputs, parallel, "--workers", "2")) == 0
     assert parallel.read_text() == serial.read_text()
     sidecars = [json.loads(path.with_suffix(".json").read_text()) for path in (serial, parallel)]
     assert sidecars[0]["fitness"] == sidecars[1]["fitness"] and sidecars[1]["workers"] == 2
@@ -209,10 +209,10 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-def test_two_worker_search_resumes_after_sigkill(demo, tmp_path):  # noqa: F811
+def test_two_worker_search_resumes_after_sigkill(search_inputs, tmp_path):  # noqa: F811
     serial, out = tmp_path / "serial.yml", tmp_path / "sub.yml"
-    assert main(search_argv(demo, serial)) == 0
-    argv = search_argv(demo, out, "--workers", "2")
+    assert main(search_argv(search_inputs, serial)) == 0
+    argv = search_argv(search_inputs, out, "--workers", "2")
     child = subprocess.run([sys.executable, "-c", _KILLED_SEARCH, *argv], capture_output=True, text=True)
     assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
     assert json.loads(out.with_suffix(".state.json").read_text())["generations_done"] == 1
@@ -222,10 +222,10 @@ def test_two_worker_search_resumes_after_sigkill(demo, tmp_path):  # noqa: F811
 
 
 @pytest.mark.slow
-def test_a_failing_worker_is_a_one_line_hat_error(demo, tmp_path, capsys):  # noqa: F811
+def test_a_failing_worker_is_a_one_line_hat_error(search_inputs, tmp_path, capsys):  # noqa: F811
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a checkpoint")
-    argv = search_argv(demo, tmp_path / "sub.yml", "--workers", "2")
+    argv = search_argv(search_inputs, tmp_path / "sub.yml", "--workers", "2")
     argv[argv.index("--supernet") + 1] = str(broken)
     assert main(argv) == 2
     assert "search worker 0:" in capsys.readouterr().err

@@ -298,4 +298,6 @@ def test_evaluate_refuses_a_checkpoint_whose_vocabulary_is_not_the_datas(tmp_pat
     write_subconfig(task.space.smallest(1), tmp_path / "sub.yml")
     args = ["evaluate", "--task", "demo", "--data", str(corpus_dir(tmp_path_factory)), "--out", str(tmp_path / "b.txt")]
     assert main([*args, "--checkpoint", str(tmp_path / "hat.pt"), "--config", str(tmp_path / "sub.yml")]) == 2
-    assert "entries (with 4 specials), but" in (err := capsys.readouterr().err) and "has 40 source embedding rows" in err
+    assert (
+        "entries (with 4 specials), but" in (err := capsys.readouterr().err) and "has 40 source embedding rows" in err
+    )

@@ -73,7 +73,8 @@ def synthetic_fitness(task, supernet, data, /, *, device, max_batches):
 out = Path({out!r})
 request = SearchRequest(
     task=load_task("demo"), supernet=Path({supernet!r}), data=Path("unused"), predictor=Path({predictor!r}),
-    budget_ms=None, budget_pct=50.0, outputs=SearchOutputs.next_to(out), settings=SearchSettings.for_population(10, iterations=2, seed=3),
+    budget_ms=None, budget_pct=50.0, outputs=SearchOutputs.next_to(out),
+    settings=SearchSettings.for_population(10, iterations=2, seed=3),
 )
 run_search(request, synthetic_fitness, progress=False)
 """

@@ -224,6 +224,7 @@ def test_runtime_hardware_measures_searches_exports_and_scores_in_its_runtime(tm
     result = snakemake(tmp_path, "--dry-run", "--printshellcmds", target)
     output = result.stdout + result.stderr
     assert job_counts(result)["export_onnx"] == 1, output
+
     def command(start):
         return next(line for line in output.splitlines() if start in line)
 

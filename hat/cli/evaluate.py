@@ -34,6 +34,8 @@ def _evaluate(args) -> int:
         load_task(args.task), args.checkpoint, args.data, args.out, subset=args.subset, beam=args.beam,
         lenpen=args.lenpen, config_path=args.config, device=args.device, precision=args.precision,
     )  # fmt: skip
-    print(f"{args.out}: BLEU {report['bleu']}, SacreBLEU {report['sacrebleu']} ({report['sentences']} sentences, "
-          f"{report['runtime']} {report['precision']})")
+    print(
+        f"{args.out}: BLEU {report['bleu']}, SacreBLEU {report['sacrebleu']} ({report['sentences']} sentences, "
+        f"{report['runtime']} {report['precision']})"
+    )
     return 0

@@ -146,8 +146,13 @@ def train_predictor(
         task=task,
         hardware=hardware,
         # the runtime/precision it was measured in: the search refuses the predictor for another
-        data_info={"file": Path(csv).name, "sha256": sha256_file(csv), "rows": len(rows), **recorded_runtime(csv),
-                   "vocab_size": measured_vocab_size(csv)},
+        data_info={
+            "file": Path(csv).name,
+            "sha256": sha256_file(csv),
+            "rows": len(rows),
+            **recorded_runtime(csv),
+            "vocab_size": measured_vocab_size(csv),
+        },
         drift_flagged=np.array([flag == 1 for flag in drift_flags]),
         configs=[row.config for row in rows],
     )
