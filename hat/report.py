@@ -1,4 +1,5 @@
-"""Run summaries for the workflow's report stage: profile.json, summary.csv, BLEU-vs-latency plot.
+"""Run summaries for the workflow's report stage: profile.json, summary.csv, BLEU-vs-latency plot,
+and the table of the searched architectures.
 
 A *run* is one directory `results/{task}/{hw}@{lat}ms` or, for a budget relative to the
 achievable predicted range, `results/{task}/{hw}@{pct}pct` (docs/workflow.md) holding what the search
@@ -21,6 +22,7 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import atomic_path, read_text, write_text_atomic
+from hat.space import DIMENSIONS, SubConfig
 
 RUN_NAME = re.compile(r"^(?P<hardware>[A-Za-z][A-Za-z0-9_-]*)@(?P<budget>\d+(?:\.\d+)?)(?P<unit>ms|pct)$")
 BASELINE_RUN_NAME = re.compile(r"^baseline-(?P<name>[A-Za-z0-9_.-]+)$")  # inside results/{task}/{hw}/
@@ -298,18 +300,107 @@ def plot_bleu_vs_latency(rows: list[RunSummary], task: str, path: str | Path) ->
     plt.close(fig)
 
 
+def run_label(row: RunSummary) -> str:
+    """'cpu @ 50 % = 29.1 ms budget' for a searched run, 'cpu baseline scale50' for a baseline."""
+    if row.kind == "baseline":
+        return f"{row.hardware} baseline {baseline_name(row)}"
+    return f"{row.hardware} @ {budget_label(row)}"
+
+
+def read_architecture(row: RunSummary) -> SubConfig:
+    """The SubTransformer a run shipped, as `hat profile` recorded it in the run's profile.json."""
+    path = Path(row.run) / "profile.json"
+    recorded = read_json_object(path).get("subtransformer")
+    if recorded is None:
+        raise HatError(f"{path}: no 'subtransformer' (written by an older `hat profile`: rerun its profile rule)")
+    return SubConfig.from_hat_dict(recorded, source=f"{path}: subtransformer")
+
+
+def _same_budget(row: RunSummary) -> tuple[str, float | None]:
+    """Runs compared with each other in the architecture table: one relative or absolute budget."""
+    return ("pct", row.latency_budget_pct) if row.latency_budget_pct is not None else ("ms", row.latency_budget_ms)
+
+
+def architecture_cells(
+    rows: list[RunSummary], configs: list[SubConfig]
+) -> tuple[list[list[str]], set[tuple[int, int]]]:
+    """The architecture table: per run, its ten dimensions (per-layer values joined by '/') and its
+    runtime, latency and BLEU; and the (row, column) cells where a searched run's dimension
+    differs from another searched run's under the same budget (e.g. eager fp32 vs ORT int8)."""
+    table = [
+        [
+            *(
+                "/".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                for value in (getattr(config, dim.field) for dim in DIMENSIONS)
+            ),
+            f"{row.runtime} {row.precision}",
+            "" if row.latency_ms is None else f"{row.latency_ms:.3g}",
+            f"{row.bleu:.2f}",
+        ]  # fmt: skip
+        for row, config in zip(rows, configs)
+    ]
+    differing = set()
+    for i, row in enumerate(rows):
+        for j, other in enumerate(rows):
+            if i != j and row.kind == other.kind == "searched" and _same_budget(row) == _same_budget(other):
+                differing |= {(i, column) for column in range(len(DIMENSIONS)) if table[i][column] != table[j][column]}
+    return table, differing
+
+
+ARCHITECTURE_HEADER = (*(dim.field.replace("_", " ") for dim in DIMENSIONS), "runtime", "latency ms", "BLEU")
+
+
+def plot_architectures(rows: list[RunSummary], task: str, path: str | Path) -> None:
+    """A PNG table of every run's SubTransformer (searched runs, then baselines), cells shaded where
+    searched runs under the same budget chose differently (`architecture_cells`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, differing = architecture_cells(rows, [read_architecture(row) for row in rows])
+    fig, ax = plt.subplots(figsize=(16, 1.0 + 0.3 * (len(rows) + 1)))
+    ax.axis("off")
+    ax.set_title(
+        f"{task}: SubTransformers (shaded: differs from another searched run under the same budget)", fontsize=9
+    )
+    if rows:
+        shading = [
+            ["#ffd8a8" if (i, j) in differing else "white" for j in range(len(ARCHITECTURE_HEADER))]
+            for i in range(len(rows))
+        ]
+        drawn = ax.table(
+            cellText=table,
+            cellColours=shading,
+            rowLabels=[run_label(row) for row in rows],
+            colLabels=[header.replace(" ", "\n", 1) for header in ARCHITECTURE_HEADER],
+            loc="center",
+        )
+        drawn.auto_set_font_size(False)
+        drawn.set_fontsize(7)
+        drawn.scale(1, 1.6)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
 def write_summary(
     run_dirs: list[str | Path],
     task: str,
     csv_path: str | Path,
     plot_path: str | Path,
     comparison_path: str | Path | None = None,
+    architectures_path: str | Path | None = None,
 ) -> list[RunSummary]:
     """summary.csv (one row per run, in the given order), the BLEU-vs-latency plot and, if asked,
-    the text file of `compare_with_baselines` lines (one per searched run)."""
+    the text file of `compare_with_baselines` lines (one per searched run) and the architecture
+    table (`plot_architectures`)."""
     rows = [summarize_run(run_dir) for run_dir in run_dirs]
     write_text_atomic(csv_path, format_summary_csv(rows))
     plot_bleu_vs_latency(rows, task, plot_path)
     if comparison_path is not None:
         write_text_atomic(comparison_path, "".join(line + "\n" for line in compare_with_baselines(rows)))
+    if architectures_path is not None:
+        plot_architectures(rows, task, architectures_path)
     return rows

@@ -1,6 +1,7 @@
 # Per task: summary.csv (one row per run: BLEU, latency, #params, FLOPs) and the BLEU-vs-latency
 # plot of the runs listed in the task's budgets_ms and budgets_pct and of its uniformly scaled
-# baselines (rules/baseline.smk), with the search's gain over the baselines per budget.
+# baselines (rules/baseline.smk), with the search's gain over the baselines per budget, and the
+# table of the runs' SubTransformers (where searches under one budget, e.g. in two runtimes, differ).
 
 
 localrules:
@@ -30,6 +31,12 @@ rule summary:
             category="BLEU vs latency",
             labels={"task": "{task}", "figure": "gain over baselines"},
         ),
+        architectures=report(
+            "results/{task}/architectures.png",
+            caption="../workflow/report/architectures.rst",
+            category="BLEU vs latency",
+            labels={"task": "{task}", "figure": "architectures"},
+        ),
     params:
         task=task_arg,
         runs=lambda wildcards: summary_dirs(wildcards.task),
@@ -39,4 +46,4 @@ rule summary:
         "../envs/hat.yaml"
     shell:
         "hat report summary --task {params.task} --runs {params.runs} --out {output.table} --plot {output.plot}"
-        " --comparison {output.comparison} > {log} 2>&1"
+        " --comparison {output.comparison} --architectures {output.architectures} > {log} 2>&1"

@@ -10,7 +10,7 @@ import torch
 
 from hat.cli import main
 from hat.profile import count_flops, count_macs, count_params
-from hat.space import read_subconfig, write_subconfig
+from hat.space import SubConfig, read_subconfig, write_subconfig
 from hat.supernet import SuperTransformer
 from hat.tasks import load_task
 
@@ -23,6 +23,7 @@ def test_hat_published_example_via_cli(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["params"] == 25_217_536  # published 25.22 M
     assert round(report["flops"] / 1e9, 2) == 1.53  # published 1.53 G
+    assert SubConfig.from_hat_dict(report["subtransformer"]) == read_subconfig(RPI_35)  # what the summary tabulates
 
 
 def test_whole_space_reference_values():

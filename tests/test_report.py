@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -13,16 +14,29 @@ import pytest
 from hat.cli import main
 from hat.errors import HatError
 from hat.report import (
+    ARCHITECTURE_HEADER,
     SUMMARY_COLUMNS,
     RunSummary,
+    architecture_cells,
     merge_profile,
     pareto_front,
     parse_run_name,
+    read_architecture,
     read_bleu,
     summarize_run,
 )
+from hat.space import SubConfig
+from hat.tasks import load_task
 
-PROFILE = {"config": "sub.yml", "task": "demo", "params": 1234, "flops": 56789, "sentence_length": 30}
+DEMO_SPACE = load_task("demo").space
+PROFILE = {
+    "config": "sub.yml",
+    "subtransformer": DEMO_SPACE.smallest().to_hat_dict(),
+    "task": "demo",
+    "params": 1234,
+    "flops": 56789,
+    "sentence_length": 30,
+}
 SEARCH = {
     "hardware": "cpu",
     "latency_budget_ms": 12.0,
@@ -46,6 +60,7 @@ def make_run(
     measured: float | None,
     budget_pct: float | None = None,
     resolved_ms: float | None = None,
+    config: SubConfig | None = None,
 ) -> Path:
     run = root / name
     run.mkdir(parents=True)
@@ -53,7 +68,8 @@ def make_run(
     search = {**SEARCH, "predicted_latency_ms": predicted, "latency_budget_pct": budget_pct}
     if budget_pct is not None:
         search["latency_budget_ms"] = resolved_ms
-    (run / "profile.json").write_text(json.dumps(merge_profile(timed(measured), search)))
+    profile = timed(measured) if config is None else {**timed(measured), "subtransformer": config.to_hat_dict()}
+    (run / "profile.json").write_text(json.dumps(merge_profile(profile, search)))
     return run
 
 
@@ -201,3 +217,43 @@ def test_summary_says_whether_each_budget_was_met_or_with_what_probability(tmp_p
     estimated = summarize_run(published)
     assert (measured_over.budget_met, measured_within.budget_met, estimated.budget_met) == (False, True, None)
     assert estimated.budget_probability == 0.93 and {"budget_met", "budget_probability"} <= set(SUMMARY_COLUMNS)
+
+
+def test_architecture_table_shades_what_two_runtimes_chose_differently_under_one_budget(tmp_path):
+    """The same 27 ms searched in eager fp32 and in ORT int8 (docs/runtime.md): the table shades
+    exactly the dimensions the two chose differently, in both rows; a run under another budget and
+    a baseline are listed unshaded."""
+    eager = DEMO_SPACE.smallest()
+    int8 = dataclasses.replace(
+        eager, encoder_embed_dim=DEMO_SPACE.largest().encoder_embed_dim, decoder_arbitrary_ende_attn=(2,)
+    )
+    runs = [
+        make_run(tmp_path, "cpu@27ms", "BLEU = 2.0\n", predicted=26.0, measured=26.5, config=eager),
+        make_run(
+            tmp_path, "cpu-ort-int8@27ms", "bleu: 2.5\nruntime: onnxruntime\nprecision: int8\n", 19.0, 19.5, config=int8
+        ),
+        make_run(tmp_path, "cpu@40ms", "BLEU = 3.0\n", predicted=39.0, measured=39.5, config=DEMO_SPACE.largest()),
+        make_run(tmp_path / "cpu", "baseline-scale0", "BLEU = 1.0\n", predicted=20.0, measured=20.5, config=int8),
+    ]
+    rows = [summarize_run(run) for run in runs]
+    table, shaded = architecture_cells(rows, [read_architecture(row) for row in rows])
+    columns = [ARCHITECTURE_HEADER.index(name) for name in ("encoder embed dim", "decoder arbitrary ende attn")]
+    assert shaded == {(row, column) for row in (0, 1) for column in columns}
+    assert [table[1][column] for column in columns] == [str(int8.encoder_embed_dim), "2"]
+    assert table[1][-3:] == ["onnxruntime int8", "19.5", "2.50"]
+    assert len(table[0]) == len(ARCHITECTURE_HEADER)
+
+    out = tmp_path / "architectures.png"
+    argv = ["report", "summary", "--task", "demo", "--runs", *map(str, runs), "--out", str(tmp_path / "s.csv")]
+    assert main([*argv, "--plot", str(tmp_path / "p.png"), "--architectures", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_architecture_table_names_a_profile_without_its_subtransformer(tmp_path, capsys):
+    run = make_run(tmp_path, "cpu@8ms", "BLEU = 2.0\n", predicted=7.5, measured=7.9)
+    profile = json.loads((run / "profile.json").read_text())
+    del profile["subtransformer"]
+    (run / "profile.json").write_text(json.dumps(profile))
+    argv = ["report", "summary", "--task", "demo", "--runs", str(run), "--out", str(tmp_path / "s.csv")]
+    assert main([*argv, "--plot", str(tmp_path / "p.png"), "--architectures", str(tmp_path / "a.png")]) == 2
+    assert f"{run / 'profile.json'}: no 'subtransformer'" in capsys.readouterr().err

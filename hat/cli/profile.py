@@ -48,6 +48,7 @@ def _profile(args) -> int:
     task.space.validate(config, source=args.config)
     report = {
         "config": args.config,
+        "subtransformer": config.to_hat_dict(),
         "task": task.name,
         **task_counts(config, task),
         "sentence_length": task.sentence_length,

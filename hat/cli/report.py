@@ -18,6 +18,7 @@ def register(subparsers) -> None:
     summary.add_argument("--out", required=True, help="summary CSV to write")
     summary.add_argument("--plot", required=True, help="BLEU-vs-latency PNG to write")
     summary.add_argument("--comparison", help="text file to write: per budget, the gain over the best baseline")
+    summary.add_argument("--architectures", help="PNG to write: the table of every run's SubTransformer")
     summary.set_defaults(func=_summary)
 
     profile = commands.add_parser(
@@ -33,8 +34,9 @@ def _summary(args) -> int:
     from hat.report import write_summary
     from hat.tasks import load_task
 
-    rows = write_summary(args.runs, load_task(args.task).name, args.out, args.plot, args.comparison)
-    print(f"wrote {args.out} ({len(rows)} runs), {args.plot}" + (f" and {args.comparison}" if args.comparison else ""))
+    rows = write_summary(args.runs, load_task(args.task).name, args.out, args.plot, args.comparison, args.architectures)
+    extra = [path for path in (args.comparison, args.architectures) if path]
+    print(f"wrote {args.out} ({len(rows)} runs), {', '.join([args.plot, *extra])}")
     return 0
 
 
