@@ -123,22 +123,8 @@ def test_latency_dataset_into_a_read_only_dir_fails_before_calibrating(readonly_
 
     monkeypatch.setattr("hat.latency.measure.LatencyMeter.measure", never)
     out = readonly_dir / "cpu.csv"
-    assert (
-        hat(
-            "latency",
-            "dataset",
-            "--task",
-            "demo",
-            "--vocab-size",
-            "512",
-            "--samples",
-            "3",
-            "--out",
-            out,
-            "--no-progress",
-        )
-        == 2
-    )
+    args = ("latency", "dataset", "--task", "demo", "--vocab-size", "512", "--samples", "3", "--out", out)
+    assert hat(*args, "--no-progress") == 2
     assert f"{readonly_dir}: cannot write there ({READ_ONLY})" in one_line_error(capsys)
 
 

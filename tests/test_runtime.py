@@ -174,21 +174,9 @@ def test_ort_int8_latency_dataset_records_runtime_and_its_predictor_refuses_torc
     from hat.search import predicted_range
 
     csv = tmp_path / "cpu-ort-int8.csv"
-    args = [
-        "latency",
-        "dataset",
-        "--task",
-        "demo",
-        "--vocab-size",
-        "512",
-        "--samples",
-        "26",
-        "--runs",
-        "1",
-        "--warmup",
-        "0",
-    ]
-    args += ["--threads", "1", "--runtime", "onnxruntime", "--precision", "int8", "--runs-per-reference", "1"]
+    args = ["latency", "dataset", "--task", "demo", "--vocab-size", "512", "--samples", "26"]
+    args += ["--runs", "1", "--warmup", "0", "--threads", "1", "--runtime", "onnxruntime", "--precision", "int8"]
+    args += ["--runs-per-reference", "1"]
     assert main(args + ["--tolerance", "10", "--no-progress", "--out", str(csv)]) == 0
     sidecar = json.loads(sidecar_path(csv).read_text())
     assert (sidecar["runtime"], sidecar["precision"]) == ("onnxruntime", "int8")
