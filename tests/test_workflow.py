@@ -394,7 +394,44 @@ def demo_results(workdir: Path) -> list[dict]:
     assert all(float(row["measured_latency_ms"]) > 0 for row in summary)
     assert (workdir / "results/demo/bleu_vs_latency.png").read_bytes().startswith(b"\x89PNG")
     assert len((workdir / "results/demo/search_vs_baselines.txt").read_text().splitlines()) == len(DEMO_RUNS)
+    assert (workdir / "results/demo/architectures.png").read_bytes().startswith(b"\x89PNG")
     return searched
+
+
+def decode_in_onnx_runtime(workdir: Path, run: str, precision: str) -> tuple[dict[str, str], list[str]]:
+    """A finished run's shipped checkpoint exported to ONNX graphs in `precision` and decoded on the
+    demo test set in ONNX Runtime by `hat evaluate`: its report and hypotheses."""
+    from hat.cli import main
+    from hat.evaluate import read_report
+
+    graphs, out = workdir / f"onnx-{precision}", workdir / f"ort-{precision}.txt"
+    assert main(["export", "--format", "onnx", "--checkpoint", str(workdir / run / "checkpoint.pt"),
+                 "--precision", precision, "--out", str(graphs)]) == 0  # fmt: skip
+    args = ["evaluate", "--task", "demo", "--checkpoint", str(graphs / "model.json"), "--out", str(out)]
+    assert main([*args, "--data", str(workdir / "results/demo/data")]) == 0
+    report = read_report(out)
+    return report, (out.parent / report["hypotheses"]).read_text().splitlines()
+
+
+def assert_onnx_runtime_decodes_as_eager_pytorch(workdir: Path, run: str) -> None:
+    """Issue #15 on a model that translates: ORT fp32 beam search gives `hat evaluate`'s eager
+    PyTorch hypotheses on the whole demo test set; ORT int8 keeps BLEU within 2 points."""
+    from hat.evaluate import read_report
+
+    eager = read_report(workdir / run / "bleu.txt")
+    eager_hypotheses = (workdir / run / eager["hypotheses"]).read_text().splitlines()
+    fp32, fp32_hypotheses = decode_in_onnx_runtime(workdir, run, "fp32")
+    assert (fp32["runtime"], fp32["precision"], fp32["beam"], fp32["lenpen"]) == (
+        "onnxruntime",
+        "fp32",
+        eager["beam"],
+        eager["lenpen"],
+    )
+    assert fp32_hypotheses == eager_hypotheses and len(eager_hypotheses) == 1000
+    int8, _ = decode_in_onnx_runtime(workdir, run, "int8")
+    assert (int8["runtime"], int8["precision"]) == ("onnxruntime", "int8")
+    assert abs(float(int8["bleu"]) - float(eager["bleu"])) <= 2.0, (int8["bleu"], eager["bleu"])
+    assert int(int8["model_bytes"]) < 0.5 * int(fp32["model_bytes"])
 
 
 @pytest.mark.slow
@@ -402,7 +439,8 @@ def test_default_demo_target_end_to_end_on_a_fast_and_a_slow_machine(tmp_path):
     """The README's main command from a clean state on a machine 2x faster than this one, then
     (same data and supernet: they do not depend on the CPU's speed) the latency stage and all that
     follows on one 2x slower: HAT_TIMER_SCALE (test-only) scales every timing. Then a rerun is a
-    no-op, a changed search setting reruns only search and what follows, and the report renders."""
+    no-op, the shipped model decodes alike in ONNX Runtime, a changed search setting reruns only
+    search and what follows, and the report renders."""
     fast = snakemake(tmp_path, "--cores", "2", env={"HAT_TIMER_SCALE": "0.5"})
     assert fast.returncode == 0, fast.stderr[-5000:]
     fast_budgets = [float(row["latency_budget_ms"]) for row in demo_results(tmp_path)]
@@ -417,6 +455,7 @@ def test_default_demo_target_end_to_end_on_a_fast_and_a_slow_machine(tmp_path):
 
     rerun = snakemake(tmp_path, "--cores", "2", "--dry-run")
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
+    assert_onnx_runtime_decodes_as_eager_pytorch(tmp_path, f"results/demo/{DEMO_RUNS[-1]}")
 
     override = write_override(tmp_path, "tasks: {demo: {search: {iterations: 3}}}")
     changed = snakemake(tmp_path, "--configfile", str(override), *DRY_RUN_STATS)
