@@ -336,7 +336,7 @@ def architecture_cells(
             f"{row.runtime} {row.precision}",
             "" if row.latency_ms is None else f"{row.latency_ms:.3g}",
             f"{row.bleu:.2f}",
-        ]  # fmt: skip
+        ]
         for row, config in zip(rows, configs)
     ]
     differing = set()

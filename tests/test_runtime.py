@@ -115,20 +115,8 @@ def test_onnx_export_refuses_another_precision_at_evaluation(tmp_path_factory, t
 
     supernet = trained_supernet(tmp_path_factory) / "checkpoint_best.pt"
     write_subconfig(load_task("demo").space.largest(1), tmp_path / "sub.yml")
-    assert (
-        main(
-            [
-                "export",
-                "--supernet",
-                str(supernet),
-                "--config",
-                str(tmp_path / "sub.yml"),
-                "--out",
-                str(tmp_path / "model.pt"),
-            ]
-        )
-        == 0
-    )
+    args = ["export", "--supernet", str(supernet), "--config", str(tmp_path / "sub.yml")]
+    assert main([*args, "--out", str(tmp_path / "model.pt")]) == 0
     args = ["export", "--format", "onnx", "--checkpoint", str(tmp_path / "model.pt"), "--precision", "int8"]
     assert main([*args, "--out", str(tmp_path / "int8")]) == 0
     args = ["evaluate", "--task", "demo", "--checkpoint", str(tmp_path / "int8" / "model.json"), "--precision", "fp32"]

@@ -400,40 +400,48 @@ def demo_results(workdir: Path) -> list[dict]:
     return searched
 
 
-def decode_in_onnx_runtime(workdir: Path, run: str, precision: str) -> tuple[dict[str, str], list[str]]:
-    """A finished run's shipped checkpoint exported to ONNX graphs in `precision` and decoded on the
-    demo test set in ONNX Runtime by `hat evaluate`: its report and hypotheses."""
+def scored(bleu_txt: Path) -> tuple[dict[str, str], list[str]]:
+    """`hat evaluate`'s report at `bleu_txt` and the hypotheses written beside it."""
+    from hat.evaluate import read_report
+
+    report = read_report(bleu_txt)
+    return report, (bleu_txt.parent / report["hypotheses"]).read_text().splitlines()
+
+
+def rescore(workdir: Path, checkpoint: Path, name: str, *extra: str) -> tuple[dict[str, str], list[str]]:
+    """`checkpoint` decoded on the demo test set by `hat evaluate` (in the runtime it was exported to)."""
     from hat.cli import main
-    from hat.evaluate import read_report
 
-    graphs, out = workdir / f"onnx-{precision}", workdir / f"ort-{precision}.txt"
-    assert main(["export", "--format", "onnx", "--checkpoint", str(workdir / run / "checkpoint.pt"),
-                 "--precision", precision, "--out", str(graphs)]) == 0  # fmt: skip
-    args = ["evaluate", "--task", "demo", "--checkpoint", str(graphs / "model.json"), "--out", str(out)]
-    assert main([*args, "--data", str(workdir / "results/demo/data")]) == 0
-    report = read_report(out)
-    return report, (out.parent / report["hypotheses"]).read_text().splitlines()
+    args = ["evaluate", "--task", "demo", "--checkpoint", str(checkpoint), "--out", str(workdir / f"{name}.txt")]
+    assert main([*args, "--data", str(workdir / "results/demo/data"), *extra]) == 0
+    return scored(workdir / f"{name}.txt")
 
 
-def assert_onnx_runtime_decodes_as_eager_pytorch(workdir: Path, run: str) -> None:
+def export_onnx(workdir: Path, checkpoint: Path, precision: str) -> Path:
+    from hat.cli import main
+
+    args = ["export", "--format", "onnx", "--checkpoint", str(checkpoint), "--precision", precision]
+    assert main([*args, "--out", str(workdir / f"onnx-{precision}")]) == 0
+    return workdir / f"onnx-{precision}" / "model.json"
+
+
+def assert_deployed_models_decode_as_eager_pytorch(workdir: Path, run: str) -> None:
     """Issue #15 on a model that translates: ORT fp32 beam search gives `hat evaluate`'s eager
-    PyTorch hypotheses on the whole demo test set; ORT int8 keeps BLEU within 2 points."""
-    from hat.evaluate import read_report
-
-    eager = read_report(workdir / run / "bleu.txt")
-    eager_hypotheses = (workdir / run / eager["hypotheses"]).read_text().splitlines()
-    fp32, fp32_hypotheses = decode_in_onnx_runtime(workdir, run, "fp32")
-    assert (fp32["runtime"], fp32["precision"], fp32["beam"], fp32["lenpen"]) == (
-        "onnxruntime",
-        "fp32",
-        eager["beam"],
-        eager["lenpen"],
-    )
+    PyTorch hypotheses on the whole demo test set; ORT int8 and torch int8 keep BLEU within 2
+    points, and the int8 graphs are under half the fp32 ones."""
+    checkpoint = workdir / run / "checkpoint.pt"
+    eager, eager_hypotheses = scored(workdir / run / "bleu.txt")
+    fp32, fp32_hypotheses = rescore(workdir, export_onnx(workdir, checkpoint, "fp32"), "ort-fp32")
+    assert (fp32["runtime"], fp32["precision"]) == ("onnxruntime", "fp32")
+    assert (fp32["beam"], fp32["lenpen"]) == (eager["beam"], eager["lenpen"])
     assert fp32_hypotheses == eager_hypotheses and len(eager_hypotheses) == 1000
-    int8, _ = decode_in_onnx_runtime(workdir, run, "int8")
+    int8, _ = rescore(workdir, export_onnx(workdir, checkpoint, "int8"), "ort-int8")
     assert (int8["runtime"], int8["precision"]) == ("onnxruntime", "int8")
     assert abs(float(int8["bleu"]) - float(eager["bleu"])) <= 2.0, (int8["bleu"], eager["bleu"])
     assert int(int8["model_bytes"]) < 0.5 * int(fp32["model_bytes"])
+    torch_int8, _ = rescore(workdir, checkpoint, "torch-int8", "--precision", "int8")
+    assert (torch_int8["runtime"], torch_int8["precision"]) == ("torch", "int8")
+    assert abs(float(torch_int8["bleu"]) - float(eager["bleu"])) <= 2.0, (torch_int8["bleu"], eager["bleu"])
 
 
 @pytest.mark.slow
@@ -441,7 +449,7 @@ def test_default_demo_target_end_to_end_on_a_fast_and_a_slow_machine(tmp_path):
     """The README's main command from a clean state on a machine 2x faster than this one, then
     (same data and supernet: they do not depend on the CPU's speed) the latency stage and all that
     follows on one 2x slower: HAT_TIMER_SCALE (test-only) scales every timing. Then a rerun is a
-    no-op, the shipped model decodes alike in ONNX Runtime, a changed search setting reruns only
+    no-op, the shipped model decodes alike in ONNX Runtime and int8, a changed search setting reruns only
     search and what follows, and the report renders."""
     fast = snakemake(tmp_path, "--cores", "2", env={"HAT_TIMER_SCALE": "0.5"})
     assert fast.returncode == 0, fast.stderr[-5000:]
@@ -457,7 +465,7 @@ def test_default_demo_target_end_to_end_on_a_fast_and_a_slow_machine(tmp_path):
 
     rerun = snakemake(tmp_path, "--cores", "2", "--dry-run")
     assert rerun.returncode == 0 and "Nothing to be done" in rerun.stdout + rerun.stderr
-    assert_onnx_runtime_decodes_as_eager_pytorch(tmp_path, f"results/demo/{DEMO_RUNS[-1]}")
+    assert_deployed_models_decode_as_eager_pytorch(tmp_path, f"results/demo/{DEMO_RUNS[-1]}")
 
     override = write_override(tmp_path, "tasks: {demo: {search: {iterations: 3}}}")
     changed = snakemake(tmp_path, "--configfile", str(override), *DRY_RUN_STATS)
