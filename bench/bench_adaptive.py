@@ -7,6 +7,10 @@ rows taken (a) in a seeded random order, (b) in recording order (file order: HAT
 in drifted stretches) and (c) in recording order with the rows of drifted blocks flagged, as the
 drift guard would (`guarded`: the stop rule and the fit see only the steady rows; `rows` counts all
 recorded). Prints the ±10 % share on the held-out rows (all of them) and rows used.
+Last, (d) `normalized`: the guarded order on the rows as the live drift guard records them, each
+divided by the device's state at its time (`bench_predictor.device_state`, an emulation of the
+guard's paired reference runs), against the full fit on the same normalized rows (`norm 1600`);
+both scored on the held-out steady rows, normalized.
 Then the coverage of the 90 % upper bound (`hat.predictor.interval`, scores cross-fitted on the
 1600 training rows) on the held-out rows: all, those in drifted blocks (`bench_predictor.slow_block_rows`)
 and the rest; `per split` is that coverage's range over the splits, `cpu s` the set's CPU seconds.
@@ -23,7 +27,7 @@ import time
 
 import numpy as np
 import torch
-from bench_predictor import LABELS, load_sets
+from bench_predictor import LABELS, device_state, load_sets
 
 from hat.latency.adaptive import StopRule
 from hat.predictor import Predictor, fit_predictor, heldout_split, latency_metrics
@@ -69,6 +73,13 @@ def stopped_rows(fits: SplitFits, pool, rule: StopRule, flagged) -> int:
             return rows
 
 
+def format_figures(means) -> str:
+    """One row's shares and row counts, in the header's columns."""
+    full, random_w10, random_n, order_w10, order_n, guarded_w10, guarded_n, norm_full, norm_w10, norm_n = means
+    return (f"{full:8.1f} {random_w10:7.1f} {random_n:6.0f} {order_w10:8.1f} {order_n:6.0f} {guarded_w10:8.1f} "
+            f"{guarded_n:6.0f} {norm_full:9.1f} {norm_w10:10.1f} {norm_n:6.0f}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--splits", type=int, default=5, help="split seeds 0..K-1")
@@ -79,11 +90,12 @@ def main() -> None:
     sets = load_sets([name for index, name in enumerate(LABELS) if args.sets is None or index in args.sets])
     print(f"stop rule: {rule}")
     print(f"{'set':16} {'all 1600':>8} {'random':>7} {'rows':>6} {'in order':>8} {'rows':>6} "
-          f"{'guarded':>8} {'rows':>6}   "
+          f"{'guarded':>8} {'rows':>6} {'norm 1600':>9} {'normalized':>10} {'rows':>6}   "
           f"{'cover90':>7} {'per split':>11} {'drifted':>13} {'steady':>7} {'cpu s':>6}")  # fmt: skip
     table, split_coverages = [], []
     for name, (features, target_ms, slow) in sets.items():
         started = time.process_time()
+        normalized_ms = target_ms / device_state(features, target_ms, slow)
         per_split = []
         covered = {"all": [], "slow": [], "steady": []}
         for seed in range(args.splits):
@@ -95,11 +107,16 @@ def main() -> None:
             order_rows = stopped_rows(fits, train, rule, none)
             guarded_rows = stopped_rows(fits, train, rule, slow)
             guarded = train[:guarded_rows]
+            normalized_fits = SplitFits(features, normalized_ms, seed)
+            normalized_rows = stopped_rows(normalized_fits, train, rule, slow)
+            normalized, steady_heldout = train[:normalized_rows], heldout[~slow[heldout]]
             per_split.append([
                 fits.within_10(train, heldout),
                 fits.within_10(shuffled[:random_rows], heldout), random_rows,
                 fits.within_10(train[:order_rows], heldout), order_rows,
                 fits.within_10(guarded[~slow[guarded]], heldout), guarded_rows,
+                normalized_fits.within_10(train[~slow[train]], steady_heldout),
+                normalized_fits.within_10(normalized[~slow[normalized]], steady_heldout), normalized_rows,
             ])  # fmt: skip
             scores = conformal_scores(target_ms[train], out_of_fold_ms(features, target_ms, train, method="cost",
                                                                        seed=seed, hardware=""))  # fmt: skip
@@ -108,22 +125,17 @@ def main() -> None:
             covered["all"].append(inside.mean())
             covered["slow"].append((inside[slow[heldout]].sum(), slow[heldout].sum()))
             covered["steady"].append(inside[~slow[heldout]].mean())
-        full, random_w10, random_n, order_w10, order_n, guarded_w10, guarded_n = np.mean(per_split, axis=0)
+        means = np.mean(per_split, axis=0)
         slow_in, slow_all = np.sum(covered["slow"], axis=0)
         slow_text = f"{100 * slow_in / slow_all:5.1f} ({slow_all / args.splits:.0f})" if slow_all else "   - (0)"
         split_coverages += [100 * c for c in covered["all"]]
         spread = f"{100 * min(covered['all']):.1f}-{100 * max(covered['all']):.1f}"
-        print(f"{LABELS[name]:16} {full:8.1f} {random_w10:7.1f} {random_n:6.0f} {order_w10:8.1f} {order_n:6.0f} "
-              f"{guarded_w10:8.1f} {guarded_n:6.0f}   "
+        print(f"{LABELS[name]:16} {format_figures(means)}   "
               f"{100 * np.mean(covered['all']):7.1f} {spread:>11} {slow_text:>13} "
               f"{100 * np.mean(covered['steady']):7.1f} {time.process_time() - started:6.0f}")  # fmt: skip
-        table.append([full, random_w10, random_n, order_w10, order_n, guarded_w10, guarded_n])
-        table[-1].append(100 * np.mean(covered["all"]))
-    full, random_w10, random_n, order_w10, order_n, guarded_w10, guarded_n, cover = np.mean(table, axis=0)
-    print(
-        f"{f'mean of {len(table)}':16} {full:8.1f} {random_w10:7.1f} {random_n:6.0f} {order_w10:8.1f} {order_n:6.0f} "
-        f"{guarded_w10:8.1f} {guarded_n:6.0f}   {cover:7.1f}"
-    )
+        table.append([*means, 100 * np.mean(covered["all"])])
+    means = np.mean(table, axis=0)
+    print(f"{f'mean of {len(table)}':16} {format_figures(means[:-1])}   {means[-1]:7.1f}")
     print(f"splits: {args.splits}; coverage per set (mean of its splits): "
           f"min {min(row[-1] for row in table):.1f}, max {max(row[-1] for row in table):.1f}; "
           f"per set and split: min {min(split_coverages):.1f}, max {max(split_coverages):.1f}")  # fmt: skip

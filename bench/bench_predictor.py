@@ -52,6 +52,21 @@ def slow_block_rows(features: np.ndarray, target_ms: np.ndarray) -> np.ndarray:
     return rolling > 0.08
 
 
+def device_state(features: np.ndarray, target_ms: np.ndarray, slow: np.ndarray, window: int = 101) -> np.ndarray:
+    """Per row, how slow the device ran when HAT recorded it, relative to its first rows: what the
+    live drift guard's paired reference runs measure (`hat.latency.dataset`), which HAT's CSVs lack.
+    Emulated from the rows themselves: the median ratio of measured to a robust fit on the steady
+    rows, over the `window` steady rows around each row in file order (= time order), divided by the
+    same over the first `window` steady rows (the guard's baseline is taken before recording)."""
+    steady = np.flatnonzero(~slow)
+    fitted = fit_predictor(features[steady], target_ms[steady], "cost", 0, "")
+    ratio = target_ms[steady] / Predictor(fitted).predict_features(features[steady])
+    half = window // 2
+    rolling = np.array([np.median(ratio[max(0, i - half) : i + half + 1]) for i in range(len(steady))])
+    nearest = np.clip(np.searchsorted(steady, np.arange(len(target_ms))), 0, len(steady) - 1)
+    return rolling[nearest] / np.median(ratio[:window])
+
+
 def evaluate(features, target_ms, method, hardware, seed=0):
     train, heldout = heldout_split(len(target_ms), seed)
     start = time.perf_counter()
