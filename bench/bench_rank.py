@@ -7,7 +7,10 @@ task's SuperTransformer, on the first --max-batches batches or the full valid sp
 one row per SubTransformer (loss, BLEU) and Spearman's rank correlation of loss against BLEU
 (-1: a lower loss always means a higher BLEU; the search needs it near -1).
 
-    .venv/bin/python bench/bench_rank.py --workdir DIR --task demo [--max-batches N]
+    .venv/bin/python bench/bench_rank.py --workdir DIR --task demo [--max-batches N] [--supernet PT]
+
+`--supernet` scores with another SuperTransformer checkpoint than the workflow's (e.g. the same
+supernet trained further), the BLEU column staying that of the workflow's trained models.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ def config_of(run: str) -> str:
     return str(path / "subtransformer.yml")
 
 
-def inherited_loss(workdir: Path, task: str, config: str, max_batches: int | None) -> float:
+def inherited_loss(workdir: Path, task: str, config: str, supernet: Path, max_batches: int | None) -> float:
     command = [
         *("hat", "inherited-loss", "--task", task, "--config", config),
-        *("--supernet", f"results/{task}/supernet/checkpoint_best.pt", "--data", f"results/{task}/data"),
+        *("--supernet", str(supernet), "--data", f"results/{task}/data"),
     ]
     if max_batches:
         command += ["--max-batches", str(max_batches)]
@@ -54,7 +57,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("."), help="the workflow's directory")
     parser.add_argument("--task", required=True)
     parser.add_argument("--max-batches", type=int, help="validation batches (default: the full valid split)")
+    parser.add_argument("--supernet", type=Path, help="default: results/TASK/supernet/checkpoint_best.pt")
     args = parser.parse_args()
+    supernet = (args.supernet or args.workdir / f"results/{args.task}/supernet/checkpoint_best.pt").absolute()
     with open(args.workdir / f"results/{args.task}/summary.csv") as stream:
         rows = list(csv.DictReader(stream))
     bleu = {}  # config -> (run, BLEU); a baseline scored on several hardware keeps its first row
@@ -63,7 +68,7 @@ def main() -> None:
     print("run\tinherited_loss\tbleu")
     losses = []
     for config, (run, score) in bleu.items():
-        losses.append(inherited_loss(args.workdir, args.task, config, args.max_batches))
+        losses.append(inherited_loss(args.workdir, args.task, config, supernet, args.max_batches))
         print(f"{run}\t{losses[-1]:.4f}\t{score:.2f}")
     scores = [score for _, score in bleu.values()]
     print(f"spearman(inherited loss, BLEU) over {len(scores)} SubTransformers: {spearman(losses, scores):+.3f}")

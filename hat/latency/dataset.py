@@ -45,7 +45,7 @@ from typing import Any
 
 from hat.errors import HatError
 from hat.io import write_text_atomic
-from hat.latency.measure import LatencyMeter, Measurement, trimmed_stats
+from hat.latency.measure import LatencyMeter, Measurement, robust_scale, trimmed_stats
 from hat.latency.table import ALL_COLUMNS, LatencyRow, append_rows, read_latency_csv, row_from_config, write_header
 from hat.space import SubConfig
 
@@ -192,11 +192,8 @@ def _despiked(timings_ms: list[float]) -> list[float]:
 
 
 def _robust_standard_error(values: list[float]) -> float:
-    """MAD / 0.6745 / √n: the uncertainty of the values' centre, robust to a few outliers."""
-    if len(values) < 2:
-        return 0.0
-    center = statistics.median(values)
-    return statistics.median(abs(v - center) for v in values) / 0.6745 / math.sqrt(len(values))
+    """`robust_scale` / √n: the uncertainty of the values' centre, robust to a few outliers."""
+    return robust_scale(values) / math.sqrt(len(values)) if len(values) >= 2 else 0.0
 
 
 @dataclass

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hat.errors import HatError
 from hat.space import SubConfig
 
@@ -66,6 +68,13 @@ def trimmed_stats(samples_ms: Sequence[float], fraction: float = TRIM_FRACTION) 
     kept = ordered[cut : len(ordered) - cut]
     mean = sum(kept) / len(kept)
     return mean, math.sqrt(sum((x - mean) ** 2 for x in kept) / len(kept))
+
+
+def robust_scale(values: Sequence[float] | np.ndarray) -> float:
+    """Robust standard deviation: the median absolute deviation from the median / 0.6745 (the
+    standard deviation under Gaussian noise, unmoved by a few outliers)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.median(np.abs(values - np.median(values))) / 0.6745)
 
 
 # --------------------------------------------------------------------------------------------

@@ -15,15 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from hat.latency.measure import robust_scale
+
 HUBER_K = 1.345  # Huber's tuning constant: 95 % efficiency under Gaussian noise
 TOLERANCE = 0.10  # the share of predictions within ±10 % is the figure the search relies on
 SOFTNESS = 0.01  # width (in relative error) of the sigmoid edge of the ±10 % window
 HUBER_WEIGHT = 0.5  # weight of the Huber term that keeps rows centred inside the window
-
-
-def robust_scale(relative_residual: np.ndarray) -> float:
-    """Robust standard deviation of relative residuals: MAD / 0.6745."""
-    return float(np.median(np.abs(relative_residual - np.median(relative_residual))) / 0.6745)
 
 
 def nonnegative_least_squares(matrix: np.ndarray, target: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
