@@ -441,7 +441,7 @@ def assert_deployed_models_decode_as_eager_pytorch(workdir: Path, run: str) -> N
     assert (fp32["runtime"], fp32["precision"]) == ("onnxruntime", "fp32")
     assert (fp32["beam"], fp32["lenpen"]) == (eager["beam"], eager["lenpen"])
     assert len(fp32_hypotheses) == len(eager_hypotheses) == 1000
-    differing = [i for i, (ort, eager) in enumerate(zip(fp32_hypotheses, eager_hypotheses)) if ort != eager]
+    differing = [i for i, pair in enumerate(zip(fp32_hypotheses, eager_hypotheses)) if pair[0] != pair[1]]
     assert len(differing) <= 5, [(fp32_hypotheses[i], eager_hypotheses[i]) for i in differing]
     assert abs(float(fp32["bleu"]) - float(eager["bleu"])) <= 0.1, (fp32["bleu"], eager["bleu"])
     int8, _ = rescore(workdir, export_onnx(workdir, checkpoint, "int8"), "ort-int8")
