@@ -3,6 +3,9 @@
 Every artifact the workflow produces is written through `atomic_path`, so a crash never leaves a
 half-written file under the final name (Snakemake and resume logic would take it for finished);
 the file gets the mode a plain `open()` would give it (0o666 less the umask), not mkstemp's 0600.
+A process killed mid-write (SIGKILL, OOM) leaves its temporary behind; the temporary's name holds
+its writer's host and PID, and the next write or `remove_written` of the same file on that host
+deletes the temporaries whose writer is gone (a live writer's, or another host's, are kept).
 A write that fails for an OS reason (read-only file system, disk full, no permission) is a
 `HatError` naming the final file and the cause.
 
@@ -23,6 +26,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Hashable, Iterator
 from pathlib import Path
@@ -63,6 +67,44 @@ def require_writable_dir(directory: str | os.PathLike) -> None:
         raise HatError(f"{directory}: cannot write there ({err.strerror or err})") from None
 
 
+def _writer_tag() -> str:
+    """'PID@HOST' of this process, as it goes into its temporaries' names."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+def _orphaned_temporaries(final: Path) -> list[Path]:
+    """Temporaries of `final` left by a writer on this host that no longer runs."""
+    pattern = re.compile(re.escape(f".{final.name}.") + r"(\d+)@(.+)\.[^.]+\.tmp")
+    orphans = []
+    for candidate in final.parent.iterdir():
+        match = pattern.fullmatch(candidate.name)
+        if match and match[2] == socket.gethostname() and not _process_runs(int(match[1])):
+            orphans.append(candidate)
+    return orphans
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        pass
+    return True
+
+
+def _remove_orphaned_temporaries(final: Path) -> None:
+    for orphan in _orphaned_temporaries(final):
+        orphan.unlink(missing_ok=True)
+
+
+def remove_written(path: str | os.PathLike) -> None:
+    """Delete a file written through `atomic_path` (if present) and its killed writers' temporaries."""
+    final = Path(path)
+    final.unlink(missing_ok=True)
+    _remove_orphaned_temporaries(final)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is renamed onto `path` atomically.
@@ -70,7 +112,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        _remove_orphaned_temporaries(final)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.{_writer_tag()}.", suffix=".tmp", dir=final.parent)
     except OSError as err:
         raise HatError(f"{final}: cannot write ({err.strerror or err})") from None
     os.close(fd)

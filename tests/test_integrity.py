@@ -7,7 +7,11 @@ import json
 import math
 import os
 import shutil
+import signal
+import socket
 import struct
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -19,7 +23,7 @@ from test_latency import CALIBRATION_CALLS, SAMPLE_CALLS, SMALL, SyntheticDevice
 from hat.cli import main
 from hat.errors import HatError
 from hat.export import save_model
-from hat.io import DIGEST_KEY, atomic_path, load_checkpoint, save_checkpoint, write_text_atomic
+from hat.io import DIGEST_KEY, atomic_path, load_checkpoint, remove_written, save_checkpoint, write_text_atomic
 from hat.latency.dataset import counts_path, partial_path, sidecar_path
 from hat.latency.table import read_latency_csv
 from hat.predictor import load_predictor
@@ -28,6 +32,7 @@ from hat.supernet import SuperTransformer
 from hat.tasks import load_task
 
 DEMO = load_task("demo")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def overwrite_tensor_bytes(path: Path, count: int = 16) -> None:
@@ -226,6 +231,46 @@ def test_outputs_get_the_mode_the_umask_allows(tmp_path, umask, mode):
         os.umask(previous)
     for name in ("run.json", "checkpoint.pt", "cpu.pt", "manifest.json"):
         assert (tmp_path / name).stat().st_mode & 0o777 == mode, name
+
+
+# ---- a writer killed mid-write ------------------------------------------------------------------
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+from hat.io import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_text("half")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _killed_mid_write(final: Path) -> int:
+    """Run atomic_path(final) in a child that SIGKILLs itself mid-write; returns the child's PID."""
+    child = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(final)], cwd=REPO)
+    assert child.wait() == -signal.SIGKILL
+    return child.pid
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write_and_by_remove_written(tmp_path):
+    """SIGKILL inside atomic_path leaves its temporary; the next write of the same file deletes it but
+    keeps a live writer's (this process's), another host's and another file's; remove_written too."""
+    final, host = tmp_path / "state.json", socket.gethostname()
+    pid = _killed_mid_write(final)
+    (orphan,) = tmp_path.iterdir()
+    assert orphan.name.startswith(f".state.json.{pid}@{host}.") and orphan.read_text() == "half"
+    kept = [
+        tmp_path / f".state.json.{os.getpid()}@{host}.abcdefgh.tmp",  # a writer still running
+        tmp_path / f".state.json.{pid}@other-node.cluster.abcdefgh.tmp",  # a shared disk: not our PID
+        tmp_path / f".state.json.partial.{pid}@{host}.abcdefgh.tmp",  # another file's temporary
+    ]
+    for path in kept:
+        path.write_text("kept")
+    write_text_atomic(final, "{}\n")
+    assert sorted(tmp_path.iterdir()) == sorted([final, *kept]) and final.read_text() == "{}\n"
+    _killed_mid_write(final)
+    assert len(list(tmp_path.iterdir())) == 5
+    remove_written(final)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
 
 
 # ---- 8. smaller points --------------------------------------------------------------------------

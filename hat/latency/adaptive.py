@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import write_text_atomic
+from hat.io import remove_written, write_text_atomic
 from hat.latency.dataset import partial_path, record_dataset, sidecar_path
 
 Accuracy = Callable[[Path], dict[str, Any]]  # CSV -> {"within_10_pct", "mape_pct", "steady_rows", ...}
@@ -102,6 +102,6 @@ def record_adaptive(out: str | os.PathLike, *, rule: StopRule, accuracy: Accurac
             sidecar[count] = sum(point["round"][count] for point in curve)
         write_text_atomic(sidecar_path(out), json.dumps(sidecar, indent=1) + "\n")
         os.replace(stage, out)
-    sidecar_path(stage).unlink(missing_ok=True)
-    state.unlink()
+    remove_written(sidecar_path(stage))
+    remove_written(state)
     return adaptive

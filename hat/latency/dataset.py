@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from hat.errors import HatError
-from hat.io import write_text_atomic
+from hat.io import remove_written, write_text_atomic
 from hat.latency.measure import LatencyMeter, Measurement, robust_scale, trimmed_stats
 from hat.latency.table import ALL_COLUMNS, LatencyRow, append_rows, read_latency_csv, row_from_config, write_header
 from hat.space import SubConfig
@@ -266,7 +266,7 @@ def record_dataset(
     summary.flagged_rows = count_flagged_rows(partial, space)
     _write_sidecar(out, task, samples, seed, summary, protocol or {})
     os.replace(partial, out)
-    counts_path(partial).unlink(missing_ok=True)
+    remove_written(counts_path(partial))
     return summary
 
 

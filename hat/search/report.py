@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hat.io import atomic_path, outputs_beside, write_text_atomic
+from hat.io import atomic_path, outputs_beside, remove_written, write_text_atomic
 from hat.search.evolution import LOG_COLUMNS, GenerationLog, SearchResult
 from hat.space import write_subconfig
 
@@ -92,4 +92,4 @@ def write_outputs(outputs: SearchOutputs, result: SearchResult, budget_ms: float
     plot_search(result, budget_ms, outputs.plot)
     write_text_atomic(outputs.sidecar, json.dumps(sidecar, indent=1) + "\n")
     write_subconfig(result.best, outputs.yaml)
-    outputs.state.unlink(missing_ok=True)
+    remove_written(outputs.state)
