@@ -72,15 +72,14 @@ def _writer_tag() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
-def _orphaned_temporaries(final: Path) -> list[Path]:
-    """Temporaries of `final` left by a writer on this host that no longer runs."""
+def _remove_orphaned_temporaries(final: Path) -> None:
+    """Delete the temporaries of `final` left by a writer on this host that no longer runs."""
     pattern = re.compile(re.escape(f".{final.name}.") + r"(\d+)@(.+)\.[^.]+\.tmp")
-    orphans = []
+    host = socket.gethostname()
     for candidate in final.parent.iterdir():
         match = pattern.fullmatch(candidate.name)
-        if match and match[2] == socket.gethostname() and not _process_runs(int(match[1])):
-            orphans.append(candidate)
-    return orphans
+        if match and match[2] == host and not _process_runs(int(match[1])):
+            candidate.unlink(missing_ok=True)
 
 
 def _process_runs(pid: int) -> bool:
@@ -91,11 +90,6 @@ def _process_runs(pid: int) -> bool:
     except PermissionError:  # it runs, as another user
         pass
     return True
-
-
-def _remove_orphaned_temporaries(final: Path) -> None:
-    for orphan in _orphaned_temporaries(final):
-        orphan.unlink(missing_ok=True)
 
 
 def remove_written(path: str | os.PathLike) -> None:

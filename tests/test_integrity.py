@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 from fixtures_train import FAST_TRAINING, corpus_dir, trained_supernet
-from test_latency import CALIBRATION_CALLS, SAMPLE_CALLS, SMALL, SyntheticDevice, _record
+from test_latency import CALIBRATION_CALLS, REPO, SAMPLE_CALLS, SMALL, SyntheticDevice, _record
 
 from hat.cli import main
 from hat.errors import HatError
@@ -32,7 +32,6 @@ from hat.supernet import SuperTransformer
 from hat.tasks import load_task
 
 DEMO = load_task("demo")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def overwrite_tensor_bytes(path: Path, count: int = 16) -> None:
